@@ -1,0 +1,59 @@
+//! The local twin of the AWS deployment: the same builder and handlers, with embedded
+//! adapters (directories, redb) plugged into the ports.
+
+pub mod local;
+pub mod server;
+pub mod watch;
+
+use std::sync::Arc;
+
+use shared::adapters::aws::{dynamodb_client, s3_client, sdk_config, DynamoItemStore, S3BlobStore};
+use shared::build::{BuildReport, Builder, Stores};
+use shared::ports::SystemClock;
+
+/// A one-paragraph summary of a build, with every content error on its own line.
+pub fn print_report(report: &BuildReport) {
+    println!(
+        "built: {} written, {} unchanged, {} deleted, {} error(s)",
+        report.written.len(),
+        report.unchanged,
+        report.deleted.len(),
+        report.errors.len()
+    );
+    for e in &report.errors {
+        println!("  error: {e}");
+    }
+}
+
+/// A builder on the AWS buckets and table, configured from the environment exactly as the
+/// render function is.
+pub async fn aws_builder() -> Result<Arc<Builder>, Box<dyn std::error::Error>> {
+    let env = shared::env::Env::from_process()?;
+    let sdk = sdk_config().await;
+    let s3 = s3_client(&sdk);
+    Ok(Arc::new(Builder {
+        stores: Stores {
+            content: Arc::new(S3BlobStore::new(
+                s3.clone(),
+                env.require("CONTENT_BUCKET")?,
+                "",
+            )),
+            site: Arc::new(S3BlobStore::new(
+                s3.clone(),
+                env.require("SITE_BUCKET")?,
+                "",
+            )),
+            state: Arc::new(S3BlobStore::new(
+                s3,
+                env.require("CONTENT_BUCKET")?,
+                env.get_or("STATE_PREFIX", "_state/"),
+            )),
+            records: Arc::new(DynamoItemStore::new(
+                dynamodb_client(&sdk),
+                env.require("TABLE_NAME")?,
+            )),
+        },
+        signer: env.signer()?,
+        clock: Arc::new(SystemClock),
+    }))
+}

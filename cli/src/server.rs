@@ -1,0 +1,152 @@
+//! The local web server: the built site from `<data>/site`, with the headers the site bucket
+//! serves, and (mounted by later functions) the form endpoints at the same paths as on
+//! API Gateway.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{header, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use shared::layout::object_meta;
+use shared::ports::BlobStore;
+use tokio::net::TcpListener;
+
+use crate::local::LocalSite;
+
+pub struct Server {
+    listener: TcpListener,
+    site: LocalSite,
+}
+
+pub async fn bind(addr: SocketAddr, site: LocalSite) -> std::io::Result<Server> {
+    Ok(Server {
+        listener: TcpListener::bind(addr).await?,
+        site,
+    })
+}
+
+impl Server {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub async fn run(self) -> std::io::Result<()> {
+        loop {
+            let (stream, peer) = self.listener.accept().await?;
+            let site = self.site.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| {
+                    let site = site.clone();
+                    async move { Ok::<_, Infallible>(handle(&site, req, peer).await) }
+                });
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    }
+}
+
+type Body = Full<Bytes>;
+
+fn text(status: StatusCode, msg: &str) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .body(Full::new(Bytes::from(msg.to_string())))
+        .expect("static response")
+}
+
+pub async fn handle(site: &LocalSite, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+    let _ = peer;
+    let (parts, body) = req.into_parts();
+    let _body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return text(StatusCode::BAD_REQUEST, "could not read the request body"),
+    };
+    match parts.method {
+        Method::GET | Method::HEAD => {
+            static_file(site, parts.uri.path(), parts.method == Method::HEAD).await
+        }
+        _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+    }
+}
+
+/// The key a URL path names, as CloudFront's rewrite does: `/` and `/posts/x/` get
+/// `index.html`, `/posts/x` too when it has no extension.
+pub fn key_for_path(path: &str) -> Option<String> {
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
+    let mut key = decoded.trim_start_matches('/').to_string();
+    if key.split('/').any(|s| s == ".." || s == ".") || key.contains('\\') || key.contains('\0') {
+        return None;
+    }
+    let last = key.rsplit('/').next().unwrap_or("");
+    if key.is_empty() || key.ends_with('/') {
+        key.push_str("index.html");
+    } else if !last.contains('.') {
+        key.push_str("/index.html");
+    }
+    Some(key)
+}
+
+async fn static_file(site: &LocalSite, path: &str, head: bool) -> Response<Body> {
+    let found = match key_for_path(path) {
+        Some(key) => site.site.get(&key).await.ok().flatten().map(|b| (key, b)),
+        None => None,
+    };
+    let (status, key, bytes) = match found {
+        Some((key, bytes)) => (StatusCode::OK, key, bytes),
+        None => match site
+            .site
+            .get(shared::layout::site::NOT_FOUND)
+            .await
+            .ok()
+            .flatten()
+        {
+            Some(b) => (
+                StatusCode::NOT_FOUND,
+                shared::layout::site::NOT_FOUND.to_string(),
+                b,
+            ),
+            None => return text(StatusCode::NOT_FOUND, "not found"),
+        },
+    };
+    let meta = object_meta(&key);
+    let len = bytes.len();
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, meta.content_type)
+        .header(header::CACHE_CONTROL, meta.cache_control)
+        .header(header::CONTENT_LENGTH, len)
+        .header("x-content-type-options", "nosniff")
+        .body(Full::new(if head {
+            Bytes::new()
+        } else {
+            Bytes::from(bytes)
+        }))
+        .expect("valid response")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_for_path;
+
+    #[test]
+    fn paths_map_to_keys_like_cloudfront() {
+        assert_eq!(key_for_path("/").unwrap(), "index.html");
+        assert_eq!(key_for_path("/posts/a/").unwrap(), "posts/a/index.html");
+        assert_eq!(key_for_path("/posts/a").unwrap(), "posts/a/index.html");
+        assert_eq!(key_for_path("/feed.xml").unwrap(), "feed.xml");
+        assert_eq!(key_for_path("/photos/a%20b.jpg").unwrap(), "photos/a b.jpg");
+        assert!(key_for_path("/../secrets.json").is_none());
+        assert!(key_for_path("/%2e%2e/secrets.json").is_none());
+    }
+}

@@ -1,0 +1,119 @@
+//! Turns what invoked the function into builder calls:
+//! - an S3 notification (content bucket put/delete): an incremental build of those keys;
+//! - a scheduled event (EventBridge, daily): a full build, which also refreshes form tokens.
+
+use aws_lambda_events::event::s3::S3Event;
+use serde_json::Value;
+use shared::build::{BuildError, BuildReport, Builder, ContentEvent};
+use tracing::info;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("unrecognised event: {0}")]
+    UnknownEvent(String),
+    #[error(transparent)]
+    Build(#[from] BuildError),
+}
+
+/// What an invocation asks for.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RenderRequest {
+    Changes(Vec<ContentEvent>),
+    FullBuild,
+}
+
+/// S3 sends keys URL-encoded, with `+` for a space.
+pub fn decode_key(raw: &str) -> String {
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Classify the raw event payload.
+pub fn parse_event(payload: Value) -> Result<RenderRequest, RenderError> {
+    if payload.get("Records").is_some() {
+        let event: S3Event = serde_json::from_value(payload)
+            .map_err(|e| RenderError::UnknownEvent(format!("S3 event: {e}")))?;
+        let changes = event
+            .records
+            .iter()
+            .filter_map(|r| {
+                let key = decode_key(r.s3.object.key.as_deref()?);
+                let removed = r
+                    .event_name
+                    .as_deref()
+                    .is_some_and(|n| n.starts_with("ObjectRemoved"));
+                Some(ContentEvent { key, removed })
+            })
+            .collect();
+        return Ok(RenderRequest::Changes(changes));
+    }
+    if payload.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event")
+        || payload.get("full_build").and_then(Value::as_bool) == Some(true)
+    {
+        return Ok(RenderRequest::FullBuild);
+    }
+    // S3 sends this once when notifications are configured.
+    if payload.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(RenderRequest::Changes(Vec::new()));
+    }
+    Err(RenderError::UnknownEvent(
+        payload.to_string().chars().take(200).collect(),
+    ))
+}
+
+pub async fn handle(builder: &Builder, payload: Value) -> Result<BuildReport, RenderError> {
+    let report = match parse_event(payload)? {
+        RenderRequest::Changes(changes) => {
+            info!(keys = ?changes.iter().map(|c| c.key.as_str()).collect::<Vec<_>>(), "content changed");
+            builder.apply(&changes).await?
+        }
+        RenderRequest::FullBuild => builder.full_build().await?,
+    };
+    for e in &report.errors {
+        tracing::error!(error = %e, "content not published");
+    }
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_s3_keys() {
+        assert_eq!(
+            decode_key("photos/south+bank+campus.jpg"),
+            "photos/south bank campus.jpg"
+        );
+        assert_eq!(decode_key("photos/caf%C3%A9%2B1.jpg"), "photos/café+1.jpg");
+    }
+
+    #[test]
+    fn recognises_every_sample_event() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../events");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if !(name.starts_with("s3-") || name.starts_with("schedule"))
+                || !name.ends_with(".json")
+            {
+                continue;
+            }
+            let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+            let req = parse_event(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if let RenderRequest::Changes(c) = &req {
+                assert!(!c.is_empty(), "{name} has no records");
+                assert!(
+                    c.iter()
+                        .all(|e| !e.key.contains('+') && !e.key.contains('%')),
+                    "{name}: keys decoded"
+                );
+            }
+            seen += 1;
+        }
+        assert!(seen >= 3, "sample events found: {seen}");
+    }
+}

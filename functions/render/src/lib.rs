@@ -1,0 +1,2 @@
+//! The render function: content events in, static site out.
+pub mod handler;

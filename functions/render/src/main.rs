@@ -1,0 +1,55 @@
+//! Wiring only: build the SDK clients and the builder once, then serve events.
+
+use std::sync::Arc;
+
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::Value;
+use shared::adapters::aws::{dynamodb_client, s3_client, sdk_config, DynamoItemStore, S3BlobStore};
+use shared::build::{Builder, Stores};
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let env = shared::env::Env::from_process()?;
+    let sdk = sdk_config().await;
+    let s3 = s3_client(&sdk);
+    let builder = Arc::new(Builder {
+        stores: Stores {
+            content: Arc::new(S3BlobStore::new(
+                s3.clone(),
+                env.require("CONTENT_BUCKET")?,
+                "",
+            )),
+            site: Arc::new(S3BlobStore::new(
+                s3.clone(),
+                env.require("SITE_BUCKET")?,
+                "",
+            )),
+            state: Arc::new(S3BlobStore::new(
+                s3,
+                env.require("CONTENT_BUCKET")?,
+                env.get_or("STATE_PREFIX", "_state/"),
+            )),
+            records: Arc::new(DynamoItemStore::new(
+                dynamodb_client(&sdk),
+                env.require("TABLE_NAME")?,
+            )),
+        },
+        signer: env.signer()?,
+        clock: Arc::new(SystemClock),
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let builder = builder.clone();
+        async move {
+            let report = render::handler::handle(&builder, event.payload).await?;
+            Ok::<_, Error>(serde_json::json!({
+                "written": report.written.len(),
+                "deleted": report.deleted.len(),
+                "unchanged": report.unchanged,
+                "errors": report.errors,
+            }))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,393 @@
+//! AWS adapters: S3 for blobs, DynamoDB for records. Clients are built once per process
+//! (in a function's `main`) and passed in; nothing here reads the environment per request.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_s3::primitives::ByteStream;
+
+use crate::layout::ObjectMeta;
+use crate::ports::{BlobStore, Condition, Item, ItemStore, StoreError};
+
+/// Shared SDK configuration from the environment (region, credentials, and
+/// `AWS_ENDPOINT_URL` for moto in tests).
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
+    // Path-style addressing works against every endpoint (moto, localhost) and AWS alike.
+    let conf = aws_sdk_s3::config::Builder::from(cfg)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(conf)
+}
+
+pub fn dynamodb_client(cfg: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(cfg)
+}
+
+fn sdk_err(e: impl std::error::Error) -> StoreError {
+    // The display of an SdkError is terse; the source chain says what went wrong.
+    let mut msg = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        msg.push_str(": ");
+        msg.push_str(&s.to_string());
+        src = s.source();
+    }
+    StoreError::Unavailable(msg)
+}
+
+/// A bucket, or a prefix inside one (the builder's state lives under `_state/` in the
+/// content bucket).
+#[derive(Debug, Clone)]
+pub struct S3BlobStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+}
+
+impl S3BlobStore {
+    pub fn new(
+        client: aws_sdk_s3::Client,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+        }
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+}
+
+fn etag_md5(etag: Option<&str>) -> Option<String> {
+    // A multipart ETag ("…-3") is not an MD5; reporting none makes the builder rewrite.
+    etag.map(|e| e.trim_matches('"').to_ascii_lowercase())
+        .filter(|e| !e.contains('-'))
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+        {
+            Ok(out) => {
+                let bytes = out.body.collect().await.map_err(sdk_err)?;
+                Ok(Some(bytes.into_bytes().to_vec()))
+            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => Ok(None),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .content_type(meta.content_type)
+            .cache_control(meta.cache_control)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .md5_listing(prefix)
+            .await?
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect())
+    }
+
+    async fn md5(&self, key: &str) -> Result<Option<String>, StoreError> {
+        match self
+            .client
+            .head_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .send()
+            .await
+        {
+            Ok(out) => Ok(Some(etag_md5(out.e_tag()).unwrap_or_default())),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn md5_all(&self, prefix: &str) -> Result<HashMap<String, String>, StoreError> {
+        Ok(self
+            .md5_listing(prefix)
+            .await?
+            .into_iter()
+            .map(|(k, m)| (k, m.unwrap_or_default()))
+            .collect())
+    }
+}
+
+impl S3BlobStore {
+    /// One paginated listing gives every key and its ETag.
+    async fn md5_listing(&self, prefix: &str) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(self.full(prefix))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err)?;
+            for obj in page.contents() {
+                if let Some(k) = obj.key().and_then(|k| k.strip_prefix(&self.prefix)) {
+                    out.push((k.to_string(), etag_md5(obj.e_tag())));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+/// The single DynamoDB table.
+#[derive(Debug, Clone)]
+pub struct DynamoItemStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+impl DynamoItemStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self {
+            client,
+            table: table.into(),
+        }
+    }
+}
+
+type AvMap = HashMap<String, AttributeValue>;
+
+fn to_av(item: &Item) -> Result<AvMap, StoreError> {
+    serde_dynamo::to_item(item).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_av(av: AvMap) -> Result<Item, StoreError> {
+    serde_dynamo::from_item(av).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn key_av(pk: &str, sk: &str) -> AvMap {
+    HashMap::from([
+        ("pk".to_string(), AttributeValue::S(pk.into())),
+        ("sk".to_string(), AttributeValue::S(sk.into())),
+    ])
+}
+
+/// A condition as a DynamoDB condition expression with its names and values.
+struct ConditionExpr {
+    expr: &'static str,
+    names: Vec<(String, String)>,
+    values: AvMap,
+}
+
+fn condition_expr(c: &Condition) -> Result<Option<ConditionExpr>, StoreError> {
+    Ok(match c {
+        Condition::Always => None,
+        Condition::NotExists => Some(ConditionExpr {
+            expr: "attribute_not_exists(pk)",
+            names: vec![],
+            values: AvMap::new(),
+        }),
+        Condition::Equals { attr, value } => {
+            let v = serde_dynamo::to_attribute_value(value)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Some(ConditionExpr {
+                expr: "#c = :c",
+                names: vec![("#c".into(), attr.clone())],
+                values: AvMap::from([(":c".to_string(), v)]),
+            })
+        }
+    })
+}
+
+#[async_trait]
+impl ItemStore for DynamoItemStore {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key_av(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.item.map(from_av).transpose()
+    }
+
+    async fn put(&self, item: Item, condition: Condition) -> Result<bool, StoreError> {
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_av(&item)?));
+        if let Some(c) = condition_expr(&condition)? {
+            req = req.condition_expression(c.expr);
+            for (k, v) in c.names {
+                req = req.expression_attribute_names(k, v);
+            }
+            if !c.values.is_empty() {
+                req = req.set_expression_attribute_values(Some(c.values));
+            }
+        }
+        match req.send().await {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: Condition,
+    ) -> Result<Option<Item>, StoreError> {
+        let mut req = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key_av(pk, sk)))
+            .return_values(ReturnValue::AllOld);
+        if let Some(c) = condition_expr(&condition)? {
+            req = req.condition_expression(c.expr);
+            for (k, v) in c.names {
+                req = req.expression_attribute_names(k, v);
+            }
+            if !c.values.is_empty() {
+                req = req.set_expression_attribute_values(Some(c.values));
+            }
+        }
+        match req.send().await {
+            Ok(out) => out.attributes.map(from_av).transpose(),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(sdk_err(e)),
+        }
+    }
+
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_on(None, "pk", "sk", pk, sk_prefix).await
+    }
+
+    async fn query_gsi1(&self, gsi1pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.query_on(
+            Some(crate::ports::GSI1),
+            "gsi1pk",
+            "gsi1sk",
+            gsi1pk,
+            sk_prefix,
+        )
+        .await
+    }
+
+    async fn increment(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+    ) -> Result<i64, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key_av(pk, sk)))
+            .update_expression("ADD #n :by SET expires_at = :e")
+            .expression_attribute_names("#n", "count")
+            .expression_attribute_values(":by", AttributeValue::N(by.to_string()))
+            .expression_attribute_values(":e", AttributeValue::N(expires_at.to_string()))
+            .return_values(ReturnValue::UpdatedNew)
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        out.attributes()
+            .and_then(|a| a.get("count"))
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt("increment returned no count".into()))
+    }
+}
+
+impl DynamoItemStore {
+    async fn query_on(
+        &self,
+        index: Option<&str>,
+        pk_name: &str,
+        sk_name: &str,
+        pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut req = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .set_index_name(index.map(str::to_string))
+            .expression_attribute_names("#pk", pk_name)
+            .expression_attribute_values(":pk", AttributeValue::S(pk.into()));
+        req = if sk_prefix.is_empty() {
+            req.key_condition_expression("#pk = :pk")
+        } else {
+            req.key_condition_expression("#pk = :pk AND begins_with(#sk, :sk)")
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":sk", AttributeValue::S(sk_prefix.into()))
+        };
+        if index.is_none() {
+            req = req.consistent_read(true);
+        }
+        let mut pages = req.into_paginator().send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(sdk_err)?;
+            for item in page.items.unwrap_or_default() {
+                out.push(from_av(item)?);
+            }
+        }
+        Ok(out)
+    }
+}

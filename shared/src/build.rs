@@ -1,0 +1,832 @@
+//! The site builder: reads content, photos and approved comments through the ports and
+//! writes the static site. Used by the render Lambda (S3 events), the local server (file
+//! changes) and the command-line `site build`.
+//!
+//! - Full build: everything, in chunks (bounded memory), rendering in parallel.
+//! - Incremental: one post re-renders its page, its comment feed and the listing pages it
+//!   appears on; a photo re-renders the posts that use it; config, quotes or a template
+//!   re-render everything. The post index in the state store means no event reads every post.
+//! - Objects whose bytes did not change are not rewritten, so the same event twice writes
+//!   nothing the second time. A malformed post is reported (file and line) and the rest of
+//!   the site is left as it was.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde::{Deserialize, Serialize};
+use tracing::{info, warn};
+
+use crate::adapters::md5_hex;
+use crate::config::{ConfigError, SiteConfig};
+use crate::content::{parse_post, parse_quotes, rfc3339, ContentError, Post, PostSummary, Quote};
+use crate::forms::Signer;
+use crate::layout::{self, classify, object_meta, ContentChange};
+use crate::photos::{make_variants, PhotoError, PhotoInfo};
+use crate::ports::{BlobStore, Clock, ItemStore, StoreError};
+use crate::records::{approved_comments, Comment};
+use crate::render::{Renderer, TemplateError, Theme, BUILTIN_CSS, THEME_CSS_KEY};
+
+/// Objects fetched or written at once against the stores.
+const IO_CONCURRENCY: usize = 32;
+/// Posts rendered per chunk in a full build: bounds memory to a chunk's pages.
+const CHUNK: usize = 256;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    #[error(transparent)]
+    Content(#[from] ContentError),
+    #[error("{0} is missing from the content store")]
+    Missing(&'static str),
+}
+
+/// What a build did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct BuildReport {
+    pub written: BTreeSet<String>,
+    pub deleted: BTreeSet<String>,
+    pub unchanged: usize,
+    /// Content that could not be used (file:line: reason); those pages were left as they were.
+    pub errors: Vec<String>,
+}
+
+impl BuildReport {
+    fn merge(&mut self, other: BuildReport) {
+        self.written.extend(other.written);
+        self.deleted.extend(other.deleted);
+        self.unchanged += other.unchanged;
+        self.errors.extend(other.errors);
+    }
+}
+
+/// A change in the content store, as an S3 event or a file watcher reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentEvent {
+    pub key: String,
+    pub removed: bool,
+}
+
+/// What the builder remembers between events: every post's listing data.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct PostIndex {
+    pub posts: BTreeMap<String, PostSummary>,
+}
+
+impl PostIndex {
+    /// Published (non-draft) posts, newest first; ties broken by slug so order is stable.
+    pub fn listed(&self) -> Vec<&PostSummary> {
+        let mut v: Vec<&PostSummary> = self.posts.values().filter(|p| !p.draft).collect();
+        v.sort_by(|a, b| {
+            b.published
+                .cmp(&a.published)
+                .then_with(|| a.slug.cmp(&b.slug))
+        });
+        v
+    }
+}
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct PhotoIndex {
+    pub photos: BTreeMap<String, PhotoInfo>,
+}
+
+/// The stores a build works on.
+#[derive(Clone)]
+pub struct Stores {
+    pub content: Arc<dyn BlobStore>,
+    pub site: Arc<dyn BlobStore>,
+    pub state: Arc<dyn BlobStore>,
+    pub records: Arc<dyn ItemStore>,
+}
+
+pub struct Builder {
+    pub stores: Stores,
+    pub signer: Signer,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// Config, quotes and theme: loaded per build, shared read-only by the render threads.
+struct SiteContext {
+    config: SiteConfig,
+    quotes: Vec<Quote>,
+    theme: Theme,
+    css: Vec<u8>,
+    css_md5: String,
+}
+
+impl SiteContext {
+    fn renderer(&self, year: i32) -> Renderer<'_> {
+        Renderer {
+            config: &self.config,
+            quotes: &self.quotes,
+            theme: &self.theme,
+            css_md5: &self.css_md5,
+            year,
+        }
+    }
+}
+
+fn newest_year(listed: &[&PostSummary]) -> i32 {
+    listed
+        .first()
+        .and_then(|p| p.published.get(..4))
+        .and_then(|y| y.parse().ok())
+        .unwrap_or(1970)
+}
+
+fn summary_of(post: &Post, source_md5: String) -> PostSummary {
+    PostSummary {
+        slug: post.slug.clone(),
+        title: post.title.clone(),
+        published: rfc3339(post.published),
+        updated: post.updated.map(rfc3339),
+        summary: post
+            .summary
+            .clone()
+            .unwrap_or_else(|| crate::markdown::plain_summary(&post.body_md, 40)),
+        photo: post.photo.clone(),
+        caption: post.caption.clone(),
+        draft: post.draft,
+        source_md5,
+    }
+}
+
+/// Pages being written: compares against what the site store holds and writes only changes.
+struct Publisher<'a> {
+    site: &'a dyn BlobStore,
+    /// Known MD5s (from one listing, in full builds); otherwise asked per key.
+    known: Option<HashMap<String, String>>,
+    report: BuildReport,
+}
+
+impl<'a> Publisher<'a> {
+    async fn put_all(&mut self, objects: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        let site = self.site;
+        let known = &self.known;
+        let results: Vec<(String, bool)> = stream::iter(objects)
+            .map(|(key, body)| async move {
+                let md5 = md5_hex(&body);
+                let current = match known {
+                    Some(k) => k.get(&key).cloned(),
+                    None => site.md5(&key).await?,
+                };
+                if current.as_deref() == Some(md5.as_str()) {
+                    return Ok::<_, StoreError>((key, false));
+                }
+                site.put(&key, body, &object_meta(&key)).await?;
+                Ok((key, true))
+            })
+            .buffer_unordered(IO_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (key, written) in results {
+            if written {
+                self.report.written.insert(key);
+            } else {
+                self.report.unchanged += 1;
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete(&mut self, key: &str) -> Result<(), StoreError> {
+        let exists = match &self.known {
+            Some(k) => k.contains_key(key),
+            None => self.site.md5(key).await?.is_some(),
+        };
+        if exists {
+            self.site.delete(key).await?;
+            self.report.deleted.insert(key.to_string());
+        }
+        Ok(())
+    }
+}
+
+impl Builder {
+    async fn load_context(&self) -> Result<SiteContext, BuildError> {
+        let content = &self.stores.content;
+        let config_bytes = content
+            .get(layout::content::CONFIG)
+            .await?
+            .ok_or(BuildError::Missing(layout::content::CONFIG))?;
+        let config = SiteConfig::parse(&String::from_utf8_lossy(&config_bytes))?;
+        let quotes = match content.get(layout::content::QUOTES).await? {
+            Some(b) => parse_quotes(&b)?,
+            None => Vec::new(),
+        };
+        let mut overrides = Vec::new();
+        for key in content.list(layout::content::TEMPLATES).await? {
+            if let Some(bytes) = content.get(&key).await? {
+                let name = key
+                    .trim_start_matches(layout::content::TEMPLATES)
+                    .to_string();
+                let text = String::from_utf8(bytes).map_err(|_| TemplateError {
+                    name: name.clone(),
+                    line: None,
+                    message: "not UTF-8 text".into(),
+                })?;
+                overrides.push((name, text));
+            }
+        }
+        let theme = Theme::new(&overrides)?;
+        let css = match content.get(THEME_CSS_KEY).await? {
+            Some(b) => b,
+            None => BUILTIN_CSS.to_vec(),
+        };
+        let css_md5 = md5_hex(&css);
+        Ok(SiteContext {
+            config,
+            quotes,
+            theme,
+            css,
+            css_md5,
+        })
+    }
+
+    async fn load_state<T: for<'de> Deserialize<'de> + Default>(
+        &self,
+        key: &str,
+    ) -> Result<T, StoreError> {
+        match self.stores.state.get(key).await? {
+            Some(b) => {
+                serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))
+            }
+            None => Ok(T::default()),
+        }
+    }
+
+    async fn save_state<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        if self.stores.state.md5(key).await?.as_deref() != Some(md5_hex(&bytes).as_str()) {
+            self.stores.state.put(key, bytes, &object_meta(key)).await?;
+        }
+        Ok(())
+    }
+
+    fn form_token(&self, form: &str) -> String {
+        self.signer.form_token(form, self.clock.now())
+    }
+
+    /// Render everything from the content store.
+    pub async fn full_build(&self) -> Result<BuildReport, BuildError> {
+        let ctx = Arc::new(self.load_context().await?);
+        let known = self.stores.site.md5_all("").await?;
+        let mut out = Publisher {
+            site: self.stores.site.as_ref(),
+            known: Some(known),
+            report: BuildReport::default(),
+        };
+
+        // Photos first: posts refer to them.
+        let mut photos: PhotoIndex = self.load_state(layout::state::PHOTO_INDEX).await?;
+        let photo_keys = self.stores.content.list(layout::content::PHOTOS).await?;
+        let present: BTreeSet<&str> = photo_keys
+            .iter()
+            .map(String::as_str)
+            .filter(|k| crate::photos::is_photo_key(k))
+            .collect();
+        for key in &present {
+            let bytes = match self.stores.content.get(key).await? {
+                Some(b) => b,
+                None => continue,
+            };
+            let fresh = photos.photos.get(*key).is_some_and(|p| {
+                p.md5 == md5_hex(&bytes)
+                    && p.variants.iter().all(|v| {
+                        out.known
+                            .as_ref()
+                            .is_some_and(|k| k.contains_key(&v.jpeg) && k.contains_key(&v.webp))
+                    })
+            });
+            if !fresh {
+                match self.process_photo(key, bytes, &mut out).await {
+                    Ok(info) => {
+                        photos.photos.insert(key.to_string(), info);
+                    }
+                    Err(e) => out.report.errors.push(e.to_string()),
+                }
+            }
+        }
+        let gone: Vec<String> = photos
+            .photos
+            .keys()
+            .filter(|k| !present.contains(k.as_str()))
+            .cloned()
+            .collect();
+        for key in gone {
+            if let Some(info) = photos.photos.remove(&key) {
+                for v in info.variants {
+                    out.delete(&v.jpeg).await?;
+                    out.delete(&v.webp).await?;
+                }
+            }
+        }
+        let photos = Arc::new(photos);
+
+        // Posts, a chunk at a time.
+        let old_index: PostIndex = self.load_state(layout::state::POST_INDEX).await?;
+        let mut index = PostIndex::default();
+        let keys: Vec<String> = self
+            .stores
+            .content
+            .list(layout::content::POSTS)
+            .await?
+            .into_iter()
+            .filter(|k| matches!(classify(k), ContentChange::Post { .. }))
+            .collect();
+        for chunk in keys.chunks(CHUNK) {
+            let fetched: Vec<(String, Option<Vec<u8>>, Vec<Comment>)> =
+                stream::iter(chunk.iter().cloned())
+                    .map(|key| async move {
+                        let bytes = self.stores.content.get(&key).await?;
+                        let slug = key
+                            .trim_start_matches(layout::content::POSTS)
+                            .trim_end_matches(".md")
+                            .to_string();
+                        let comments =
+                            approved_comments(self.stores.records.as_ref(), &slug).await?;
+                        Ok::<_, StoreError>((key, bytes, comments))
+                    })
+                    .buffered(IO_CONCURRENCY)
+                    .try_collect()
+                    .await?;
+            let tokens: Vec<String> = fetched
+                .iter()
+                .map(|(k, _, _)| self.form_token(&format!("comment:{}", slug_of(k))))
+                .collect();
+            let (ctx2, photos2) = (ctx.clone(), photos.clone());
+            let rendered = tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                fetched
+                    .into_par_iter()
+                    .zip(tokens)
+                    .map(|((key, bytes, comments), token)| {
+                        render_post_source(
+                            &ctx2,
+                            &photos2,
+                            &key,
+                            bytes.as_deref(),
+                            &comments,
+                            &token,
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("render thread: {e}")))?;
+            let mut objects = Vec::new();
+            for r in rendered {
+                match r {
+                    Ok(RenderedPost { summary, pages }) => {
+                        if summary.draft {
+                            out.delete(&layout::site::post_page(&summary.slug)).await?;
+                            out.delete(&layout::site::post_comments_feed(&summary.slug))
+                                .await?;
+                        } else {
+                            objects.extend(pages);
+                        }
+                        index.posts.insert(summary.slug.clone(), summary);
+                    }
+                    Err((slug, e)) => {
+                        warn!(error = %e, "post left as it was");
+                        out.report.errors.push(e);
+                        // Keep the last good version listed, and its pages.
+                        if let Some(prev) = old_index.posts.get(&slug) {
+                            index.posts.insert(slug, prev.clone());
+                        }
+                    }
+                }
+            }
+            out.put_all(objects).await?;
+        }
+        for slug in old_index
+            .posts
+            .keys()
+            .filter(|s| !index.posts.contains_key(*s))
+        {
+            out.delete(&layout::site::post_page(slug)).await?;
+            out.delete(&layout::site::post_comments_feed(slug)).await?;
+        }
+
+        // Listings, feeds and the fixed pages.
+        let listed = index.listed();
+        let pages = self.listing_pages(&ctx, &index, &photos, &listed, None)?;
+        let old_total = old_index
+            .listed()
+            .len()
+            .div_ceil(ctx.config.posts_per_page)
+            .max(1);
+        let new_total = listed.len().div_ceil(ctx.config.posts_per_page).max(1);
+        out.put_all(pages).await?;
+        for n in (new_total + 1)..=old_total {
+            out.delete(&layout::site::index_page(n)).await?;
+        }
+        out.put_all(self.fixed_pages(&ctx, &listed)?).await?;
+        out.put_all(self.static_files(&ctx).await?).await?;
+
+        self.save_state(layout::state::PHOTO_INDEX, photos.as_ref())
+            .await?;
+        self.save_state(layout::state::POST_INDEX, &index).await?;
+        info!(
+            written = out.report.written.len(),
+            unchanged = out.report.unchanged,
+            deleted = out.report.deleted.len(),
+            errors = out.report.errors.len(),
+            "full build done"
+        );
+        Ok(out.report)
+    }
+
+    async fn process_photo(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+        out: &mut Publisher<'_>,
+    ) -> Result<PhotoInfo, PhotoError> {
+        let k = key.to_string();
+        let made = tokio::task::spawn_blocking(move || make_variants(&k, &bytes))
+            .await
+            .map_err(|e| PhotoError {
+                key: key.to_string(),
+                message: e.to_string(),
+            })??;
+        let (info, objects) = made;
+        out.put_all(objects).await.map_err(|e| PhotoError {
+            key: key.to_string(),
+            message: e.to_string(),
+        })?;
+        Ok(info)
+    }
+
+    /// Index pages: all of them, or only those in `range` (1-based, inclusive).
+    fn listing_pages(
+        &self,
+        ctx: &SiteContext,
+        _index: &PostIndex,
+        photos: &PhotoIndex,
+        listed: &[&PostSummary],
+        range: Option<(usize, usize)>,
+    ) -> Result<Vec<(String, Vec<u8>)>, TemplateError> {
+        let per = ctx.config.posts_per_page;
+        let total = listed.len().div_ceil(per).max(1);
+        let (lo, hi) = range
+            .map(|(a, b)| (a.max(1), b.min(total)))
+            .unwrap_or((1, total));
+        let r = ctx.renderer(newest_year(listed));
+        let mut out = Vec::new();
+        for n in lo..=hi {
+            let start = (n - 1) * per;
+            let slice = &listed[start.min(listed.len())..(start + per).min(listed.len())];
+            out.push((
+                layout::site::index_page(n),
+                r.index_page(n, total, slice, &photos.photos)?.into_bytes(),
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Feed, sitemap, 404 and the sign-up page.
+    fn fixed_pages(
+        &self,
+        ctx: &SiteContext,
+        listed: &[&PostSummary],
+    ) -> Result<Vec<(String, Vec<u8>)>, TemplateError> {
+        let r = ctx.renderer(newest_year(listed));
+        let feed_n = ctx.config.feed_entries.min(listed.len());
+        let pages = listed.len().div_ceil(ctx.config.posts_per_page).max(1);
+        Ok(vec![
+            (
+                layout::site::FEED.to_string(),
+                r.feed(&listed[..feed_n])?.into_bytes(),
+            ),
+            (
+                layout::site::SITEMAP.to_string(),
+                r.sitemap(listed, pages)?.into_bytes(),
+            ),
+            (
+                layout::site::NOT_FOUND.to_string(),
+                r.not_found()?.into_bytes(),
+            ),
+            (
+                layout::site::SIGNUP.to_string(),
+                r.signup_page(&self.form_token("signup"), None)?
+                    .into_bytes(),
+            ),
+        ])
+    }
+
+    /// The theme stylesheet and everything under `static/` in the content store.
+    async fn static_files(&self, ctx: &SiteContext) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut out = vec![(THEME_CSS_KEY.to_string(), ctx.css.clone())];
+        for key in self.stores.content.list(layout::content::STATIC).await? {
+            if key == THEME_CSS_KEY || !matches!(classify(&key), ContentChange::Static { .. }) {
+                continue;
+            }
+            if let Some(b) = self.stores.content.get(&key).await? {
+                out.push((key, b));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Apply content changes (one S3 event's records, or a batch of file changes).
+    pub async fn apply(&self, events: &[ContentEvent]) -> Result<BuildReport, BuildError> {
+        let mut changes: Vec<(ContentChange, bool)> = events
+            .iter()
+            .map(|e| (classify(&e.key), e.removed))
+            .filter(|(c, _)| *c != ContentChange::Ignored)
+            .collect();
+        if changes.is_empty() {
+            return Ok(BuildReport::default());
+        }
+        if changes.iter().any(|(c, _)| *c == ContentChange::Everything)
+            || changes
+                .iter()
+                .any(|(c, _)| matches!(c, ContentChange::Static { key } if key == THEME_CSS_KEY))
+        {
+            return self.full_build().await;
+        }
+        // Photos before posts, so a post and its photo uploaded together render with it.
+        changes.sort_by_key(|(c, _)| match c {
+            ContentChange::Photo { .. } => 0,
+            ContentChange::Static { .. } => 1,
+            _ => 2,
+        });
+        changes.dedup();
+        let ctx = Arc::new(self.load_context().await?);
+        let mut index: PostIndex = self.load_state(layout::state::POST_INDEX).await?;
+        let mut photos: PhotoIndex = self.load_state(layout::state::PHOTO_INDEX).await?;
+        let before = index.clone();
+        let mut out = Publisher {
+            site: self.stores.site.as_ref(),
+            known: None,
+            report: BuildReport::default(),
+        };
+        let mut dirty_posts: BTreeSet<String> = BTreeSet::new();
+        let photos_before = photos.photos.clone();
+
+        for (change, removed) in &changes {
+            match change {
+                ContentChange::Photo { key } => {
+                    let bytes = if *removed {
+                        None
+                    } else {
+                        self.stores.content.get(key).await?
+                    };
+                    match bytes {
+                        None => {
+                            if let Some(info) = photos.photos.remove(key) {
+                                for v in info.variants {
+                                    out.delete(&v.jpeg).await?;
+                                    out.delete(&v.webp).await?;
+                                }
+                            }
+                        }
+                        Some(bytes) => match self.process_photo(key, bytes, &mut out).await {
+                            Ok(info) => {
+                                photos.photos.insert(key.clone(), info);
+                            }
+                            Err(e) => {
+                                warn!(error = %e, "photo not processed");
+                                out.report.errors.push(e.to_string());
+                                continue;
+                            }
+                        },
+                    }
+                    dirty_posts.extend(
+                        index
+                            .posts
+                            .values()
+                            .filter(|p| p.photo.as_deref() == Some(key.as_str()))
+                            .map(|p| p.slug.clone()),
+                    );
+                }
+                ContentChange::Static { key } => {
+                    match if *removed {
+                        None
+                    } else {
+                        self.stores.content.get(key).await?
+                    } {
+                        Some(b) => out.put_all(vec![(key.clone(), b)]).await?,
+                        None => out.delete(key).await?,
+                    }
+                }
+                ContentChange::Post { slug } => {
+                    dirty_posts.insert(slug.clone());
+                }
+                ContentChange::Everything | ContentChange::Ignored => {}
+            }
+        }
+        let photos = Arc::new(photos);
+        for slug in &dirty_posts {
+            let r = self
+                .update_post(&ctx, &photos, &mut index, slug, &mut out)
+                .await?;
+            out.report.merge(r);
+        }
+        self.publish_listings(&ctx, &photos, &before, &index, &photos_before, &mut out)
+            .await?;
+        self.save_state(layout::state::PHOTO_INDEX, photos.as_ref())
+            .await?;
+        self.save_state(layout::state::POST_INDEX, &index).await?;
+        info!(
+            written = out.report.written.len(),
+            unchanged = out.report.unchanged,
+            deleted = out.report.deleted.len(),
+            errors = out.report.errors.len(),
+            "incremental build done"
+        );
+        Ok(out.report)
+    }
+
+    /// Re-render one post (after a content change or a comment change) and update its
+    /// index entry. Pages go through `out`; errors are reported, not raised.
+    async fn update_post(
+        &self,
+        ctx: &Arc<SiteContext>,
+        photos: &Arc<PhotoIndex>,
+        index: &mut PostIndex,
+        slug: &str,
+        out: &mut Publisher<'_>,
+    ) -> Result<BuildReport, BuildError> {
+        let key = format!("{}{slug}.md", layout::content::POSTS);
+        let bytes = self.stores.content.get(&key).await?;
+        let Some(bytes) = bytes else {
+            index.posts.remove(slug);
+            out.delete(&layout::site::post_page(slug)).await?;
+            out.delete(&layout::site::post_comments_feed(slug)).await?;
+            return Ok(BuildReport::default());
+        };
+        let comments = approved_comments(self.stores.records.as_ref(), slug).await?;
+        let token = self.form_token(&format!("comment:{slug}"));
+        match render_post_source(ctx, photos, &key, Some(&bytes), &comments, &token) {
+            Ok(RenderedPost { summary, pages }) => {
+                if summary.draft {
+                    out.delete(&layout::site::post_page(slug)).await?;
+                    out.delete(&layout::site::post_comments_feed(slug)).await?;
+                } else {
+                    out.put_all(pages).await?;
+                }
+                index.posts.insert(slug.to_string(), summary);
+                Ok(BuildReport::default())
+            }
+            Err((_, e)) => {
+                warn!(error = %e, "post left as it was");
+                Ok(BuildReport {
+                    errors: vec![e],
+                    ..Default::default()
+                })
+            }
+        }
+    }
+
+    /// Re-render the listing pages whose content changed between two indexes, the feed and
+    /// the sitemap.
+    async fn publish_listings(
+        &self,
+        ctx: &SiteContext,
+        photos: &PhotoIndex,
+        before: &PostIndex,
+        after: &PostIndex,
+        photos_before: &BTreeMap<String, PhotoInfo>,
+        out: &mut Publisher<'_>,
+    ) -> Result<(), BuildError> {
+        let old = before.listed();
+        let new = after.listed();
+        let per = ctx.config.posts_per_page;
+        let photo_changed = |p: &PostSummary| {
+            p.photo
+                .as_ref()
+                .is_some_and(|k| photos_before.get(k) != photos.photos.get(k))
+        };
+        // The first position where the listings differ, and the last.
+        let first_diff = (0..old.len().max(new.len()))
+            .find(|&i| old.get(i) != new.get(i) || new.get(i).is_some_and(|p| photo_changed(p)));
+        if let Some(first) = first_diff {
+            let last = (0..old.len().max(new.len()))
+                .rev()
+                .find(|&i| old.get(i) != new.get(i) || new.get(i).is_some_and(|p| photo_changed(p)))
+                .unwrap_or(first);
+            let total = new.len().div_ceil(per).max(1);
+            let old_total = old.len().div_ceil(per).max(1);
+            let pages = self.listing_pages(
+                ctx,
+                after,
+                photos,
+                &new,
+                Some((first / per + 1, (last / per + 1).min(total))),
+            )?;
+            out.put_all(pages).await?;
+            if total != old_total {
+                // "Page X of Y" changed on every page.
+                out.put_all(self.listing_pages(ctx, after, photos, &new, None)?)
+                    .await?;
+                for n in (total + 1)..=old_total {
+                    out.delete(&layout::site::index_page(n)).await?;
+                }
+            }
+        }
+        let r = ctx.renderer(newest_year(&new));
+        let feed_n = ctx.config.feed_entries.min(new.len());
+        let mut fixed = vec![
+            (
+                layout::site::FEED.to_string(),
+                r.feed(&new[..feed_n])?.into_bytes(),
+            ),
+            (
+                layout::site::SITEMAP.to_string(),
+                r.sitemap(&new, new.len().div_ceil(per).max(1))?
+                    .into_bytes(),
+            ),
+        ];
+        if newest_year(&old) != newest_year(&new) {
+            fixed.extend(self.fixed_pages(ctx, &new)?);
+        }
+        out.put_all(fixed).await?;
+        Ok(())
+    }
+
+    /// Re-render a post because its comments changed: its page and its comment feed.
+    pub async fn comments_changed(&self, slug: &str) -> Result<BuildReport, BuildError> {
+        let ctx = Arc::new(self.load_context().await?);
+        let mut index: PostIndex = self.load_state(layout::state::POST_INDEX).await?;
+        let photos: Arc<PhotoIndex> = Arc::new(self.load_state(layout::state::PHOTO_INDEX).await?);
+        let mut out = Publisher {
+            site: self.stores.site.as_ref(),
+            known: None,
+            report: BuildReport::default(),
+        };
+        let r = self
+            .update_post(&ctx, &photos, &mut index, slug, &mut out)
+            .await?;
+        out.report.merge(r);
+        Ok(out.report)
+    }
+}
+
+fn slug_of(key: &str) -> &str {
+    key.trim_start_matches(layout::content::POSTS)
+        .trim_end_matches(".md")
+}
+
+struct RenderedPost {
+    summary: PostSummary,
+    pages: Vec<(String, Vec<u8>)>,
+}
+
+/// Parse and render one post: its page and its comments feed. Pure; an error names the file.
+fn render_post_source(
+    ctx: &SiteContext,
+    photos: &PhotoIndex,
+    key: &str,
+    bytes: Option<&[u8]>,
+    comments: &[Comment],
+    token: &str,
+) -> Result<RenderedPost, (String, String)> {
+    let slug = slug_of(key).to_string();
+    let fail = |e: String| (slug.clone(), e);
+    let bytes = bytes.ok_or_else(|| fail(format!("{key}: vanished while building")))?;
+    let post = parse_post(key, bytes).map_err(|e| fail(e.to_string()))?;
+    let photo = match &post.photo {
+        None => None,
+        Some(p) => match photos.photos.get(p) {
+            Some(info) => Some(info),
+            None => {
+                let text = std::str::from_utf8(bytes).unwrap_or("");
+                let line = text
+                    .lines()
+                    .position(|l| l.trim_start().starts_with("photo:"))
+                    .map(|i| i + 1);
+                return Err(fail(
+                    ContentError::new(
+                        key,
+                        line,
+                        format!("unknown photo `{p}`: upload it under photos/ first"),
+                    )
+                    .to_string(),
+                ));
+            }
+        },
+    };
+    let summary = summary_of(&post, md5_hex(bytes));
+    let r = ctx.renderer(post.published.year());
+    let page = r
+        .post_page(&post, photo, comments, token, None)
+        .map_err(|e| fail(e.to_string()))?;
+    let feed = r
+        .comments_feed(&summary, comments)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(RenderedPost {
+        pages: vec![
+            (layout::site::post_page(&slug), page.into_bytes()),
+            (layout::site::post_comments_feed(&slug), feed.into_bytes()),
+        ],
+        summary,
+    })
+}

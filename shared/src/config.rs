@@ -1,0 +1,118 @@
+//! Site configuration, read from `site.toml` in the content bucket (or folder).
+
+use serde::{Deserialize, Serialize};
+
+/// One navigation link in the site header.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct NavLink {
+    pub title: String,
+    pub url: String,
+}
+
+/// What the site owner sets in `site.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SiteConfig {
+    pub title: String,
+    /// Public address of the site, e.g. `https://example.org/` (always kept with a trailing slash).
+    pub base_url: String,
+    /// Base of the form endpoints, e.g. `https://api.example.org` (no trailing slash).
+    pub api_url: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub hcaptcha_site_key: String,
+    #[serde(default = "default_per_page")]
+    pub posts_per_page: usize,
+    /// Entries in `feed.xml`.
+    #[serde(default = "default_feed_entries")]
+    pub feed_entries: usize,
+    #[serde(default)]
+    pub nav: Vec<NavLink>,
+}
+
+fn default_per_page() -> usize {
+    10
+}
+fn default_feed_entries() -> usize {
+    20
+}
+
+/// A configuration file that cannot be used, with the reason.
+#[derive(Debug, thiserror::Error)]
+#[error("site.toml: {0}")]
+pub struct ConfigError(pub String);
+
+impl SiteConfig {
+    pub fn parse(text: &str) -> Result<Self, ConfigError> {
+        let mut cfg: SiteConfig = toml::from_str(text).map_err(|e| ConfigError(e.to_string()))?;
+        cfg.normalise()?;
+        Ok(cfg)
+    }
+
+    fn normalise(&mut self) -> Result<(), ConfigError> {
+        for (name, value) in [("base_url", &self.base_url), ("api_url", &self.api_url)] {
+            let parsed = url::Url::parse(value)
+                .map_err(|e| ConfigError(format!("{name} `{value}` is not a URL: {e}")))?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(ConfigError(format!("{name} must be http or https")));
+            }
+        }
+        if !self.base_url.ends_with('/') {
+            self.base_url.push('/');
+        }
+        while self.api_url.ends_with('/') {
+            self.api_url.pop();
+        }
+        if self.posts_per_page == 0 {
+            return Err(ConfigError("posts_per_page must be at least 1".into()));
+        }
+        if self.language.is_empty() {
+            self.language = "en".into();
+        }
+        Ok(())
+    }
+
+    /// Absolute URL of a site path such as `posts/x/`.
+    pub fn url_for(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path.trim_start_matches('/'))
+    }
+
+    /// The path part of `base_url` (`/` for a site at the root), for links inside pages.
+    pub fn base_path(&self) -> String {
+        url::Url::parse(&self.base_url)
+            .map(|u| u.path().to_string())
+            .unwrap_or_else(|_| "/".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalises_urls_and_defaults() {
+        let cfg = SiteConfig::parse(
+            "title = \"T\"\nbase_url = \"https://example.org\"\napi_url = \"https://api.example.org/\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.base_url, "https://example.org/");
+        assert_eq!(cfg.api_url, "https://api.example.org");
+        assert_eq!(cfg.posts_per_page, 10);
+        assert_eq!(cfg.url_for("/posts/a/"), "https://example.org/posts/a/");
+    }
+
+    #[test]
+    fn rejects_unknown_keys_and_bad_urls() {
+        let err = SiteConfig::parse("title = \"T\"\nbase_url = \"x\"\napi_url = \"https://a\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("base_url"), "{err}");
+        let err = SiteConfig::parse(
+            "title = \"T\"\nbase_url = \"https://a\"\napi_url = \"https://a\"\ntitel = 1\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("titel"), "{err}");
+    }
+}

@@ -1,0 +1,380 @@
+//! Posts (Markdown with YAML front matter) and quotes, parsed from the content store.
+//! Pure: bytes in, domain values or a [`ContentError`] naming the file and line out.
+
+use serde::{Deserialize, Serialize};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+
+use crate::layout;
+
+/// A content file that cannot be used: names the file, and the line where known.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {message}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct ContentError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub message: String,
+}
+
+impl ContentError {
+    pub fn new(file: &str, line: Option<usize>, message: impl Into<String>) -> Self {
+        Self {
+            file: file.to_string(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FrontMatter {
+    title: String,
+    #[serde(alias = "published")]
+    date: String,
+    #[serde(default)]
+    updated: Option<String>,
+    #[serde(default)]
+    photo: Option<String>,
+    #[serde(default)]
+    photo_alt: Option<String>,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default)]
+    credit: Option<String>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    draft: bool,
+}
+
+/// A parsed post. `body_md` is kept as written; rendering happens in [`crate::render`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Post {
+    pub slug: String,
+    pub title: String,
+    pub published: OffsetDateTime,
+    pub updated: Option<OffsetDateTime>,
+    /// Content key of the header photo, e.g. `photos/hall.jpg`.
+    pub photo: Option<String>,
+    pub photo_alt: Option<String>,
+    pub caption: Option<String>,
+    pub credit: Option<String>,
+    pub summary: Option<String>,
+    pub tags: Vec<String>,
+    pub draft: bool,
+    pub body_md: String,
+}
+
+/// What the listing pages, feeds and sitemap need to know of a post, kept in the post index
+/// so that one changed post does not mean reading every post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostSummary {
+    pub slug: String,
+    pub title: String,
+    /// RFC 3339, UTC.
+    pub published: String,
+    pub updated: Option<String>,
+    pub summary: String,
+    pub photo: Option<String>,
+    pub caption: Option<String>,
+    pub draft: bool,
+    /// MD5 of the source bytes, to tell an unchanged upload from a changed one.
+    pub source_md5: String,
+}
+
+/// Parse `posts/<slug>.md`.
+pub fn parse_post(key: &str, bytes: &[u8]) -> Result<Post, ContentError> {
+    let slug = key
+        .strip_prefix(layout::content::POSTS)
+        .and_then(|r| r.strip_suffix(".md"))
+        .filter(|s| layout::is_valid_slug(s))
+        .ok_or_else(|| {
+            ContentError::new(key, None, "post files are named posts/<slug>.md, the slug in lower-case letters, digits, - and _")
+        })?;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ContentError::new(key, None, format!("not UTF-8 text: {e}")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (fm_text, body) = split_front_matter(text).ok_or_else(|| {
+        ContentError::new(
+            key,
+            Some(1),
+            "expected front matter between `---` lines at the top of the file",
+        )
+    })?;
+    // The front matter starts on line 2 (line 1 is `---`).
+    let fm: FrontMatter = serde_norway::from_str(fm_text).map_err(|e| {
+        let line = e.location().map(|l| l.line() + 1).unwrap_or(2);
+        ContentError::new(
+            key,
+            Some(line),
+            format!("invalid front matter: {}", strip_location(&e.to_string())),
+        )
+    })?;
+    let field_line = |field: &str| {
+        fm_text
+            .lines()
+            .position(|l| l.trim_start().starts_with(&format!("{field}:")))
+            .map(|i| i + 2)
+    };
+    if fm.title.trim().is_empty() {
+        return Err(ContentError::new(
+            key,
+            field_line("title"),
+            "title is empty",
+        ));
+    }
+    let date_field = if fm_text.contains("published:") {
+        "published"
+    } else {
+        "date"
+    };
+    let published =
+        parse_date(&fm.date).map_err(|m| ContentError::new(key, field_line(date_field), m))?;
+    let updated = fm
+        .updated
+        .as_deref()
+        .map(parse_date)
+        .transpose()
+        .map_err(|m| ContentError::new(key, field_line("updated"), m))?;
+    let photo = match fm.photo.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => {
+            let k = normalise_photo_key(p).ok_or_else(|| {
+                ContentError::new(
+                    key,
+                    field_line("photo"),
+                    format!(
+                        "photo `{p}` must name an image under photos/ (jpg, jpeg, png or webp)"
+                    ),
+                )
+            })?;
+            Some(k)
+        }
+    };
+    let clean = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    Ok(Post {
+        slug: slug.to_string(),
+        title: fm.title.trim().to_string(),
+        published,
+        updated,
+        photo,
+        photo_alt: clean(fm.photo_alt),
+        caption: clean(fm.caption),
+        credit: clean(fm.credit),
+        summary: clean(fm.summary),
+        tags: fm
+            .tags
+            .into_iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect(),
+        draft: fm.draft,
+        body_md: body.to_string(),
+    })
+}
+
+fn strip_location(msg: &str) -> String {
+    // serde_norway appends " at line X column Y"; we report our own (file-relative) line.
+    match msg.find(" at line ") {
+        Some(i) => msg[..i].to_string(),
+        None => msg.to_string(),
+    }
+}
+
+fn split_front_matter(text: &str) -> Option<(&str, &str)> {
+    let rest = text
+        .strip_prefix("---\n")
+        .or_else(|| text.strip_prefix("---\r\n"))?;
+    let mut offset = 0;
+    for line in rest.split_inclusive('\n') {
+        if line.trim_end() == "---" {
+            let fm = &rest[..offset];
+            let body = &rest[offset + line.len()..];
+            return Some((fm, body));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// `/photos/a.jpg`, `photos/a.jpg` and `a.jpg` all name the content key `photos/a.jpg`.
+fn normalise_photo_key(p: &str) -> Option<String> {
+    let p = p.trim_start_matches('/');
+    let key = if p.starts_with(layout::content::PHOTOS) {
+        p.to_string()
+    } else {
+        format!("{}{p}", layout::content::PHOTOS)
+    };
+    (crate::photos::is_photo_key(&key) && !key.split('/').any(|s| s == ".." || s.is_empty()))
+        .then_some(key)
+}
+
+/// Accepts `2010-07-21`, `2010-07-21 10:30`, `2010-07-21T10:30:00` (UTC) and RFC 3339.
+pub fn parse_date(s: &str) -> Result<OffsetDateTime, String> {
+    let s = s.trim();
+    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t.to_offset(UtcOffset::UTC));
+    }
+    for fmt in [
+        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
+        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
+        format_description!("[year]-[month]-[day] [hour]:[minute]"),
+    ] {
+        if let Ok(t) = PrimitiveDateTime::parse(s, fmt) {
+            return Ok(t.assume_utc());
+        }
+    }
+    if let Ok(d) = Date::parse(s, format_description!("[year]-[month]-[day]")) {
+        return Ok(d.midnight().assume_utc());
+    }
+    Err(format!(
+        "date `{s}` is not a date: use YYYY-MM-DD, optionally with a time (2010-07-21T10:30:00Z)"
+    ))
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.to_offset(UtcOffset::UTC)
+        .format(&Rfc3339)
+        .unwrap_or_default()
+}
+
+/// "21 July 2010", as the seed site prints dates.
+pub fn human_date(t: OffsetDateTime) -> String {
+    t.format(format_description!(
+        "[day padding:none] [month repr:long] [year]"
+    ))
+    .unwrap_or_default()
+}
+
+/// A quote for the banner, with attribution.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Quote {
+    pub text: String,
+    pub author: String,
+    #[serde(default)]
+    pub source: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QuotesFile {
+    #[serde(default, rename = "quote")]
+    quotes: Vec<Quote>,
+}
+
+/// Parse `quotes.toml`: `[[quote]]` tables with `text`, `author` and optional `source`.
+pub fn parse_quotes(bytes: &[u8]) -> Result<Vec<Quote>, ContentError> {
+    let file = layout::content::QUOTES;
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ContentError::new(file, None, format!("not UTF-8: {e}")))?;
+    let parsed: QuotesFile = toml::from_str(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        ContentError::new(file, line, e.message().to_string())
+    })?;
+    Ok(parsed
+        .quotes
+        .into_iter()
+        .filter(|q| !q.text.trim().is_empty())
+        .collect())
+}
+
+/// The quote for a page: chosen from the page's path, so every rebuild picks the same one
+/// and neighbouring pages usually differ.
+pub fn quote_for<'q>(quotes: &'q [Quote], page_path: &str) -> Option<&'q Quote> {
+    if quotes.is_empty() {
+        return None;
+    }
+    // FNV-1a: stable across Rust versions and platforms, unlike std's hasher.
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in page_path.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    quotes.get((h % quotes.len() as u64) as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "---\ntitle: \"The Big Link-Up\"\ndate: 2010-07-21\nphoto: /photos/south-bank.jpg\ncaption: South Bank cultural campus.\ncredit: Olivia Hemingway\ntags: [events, schools]\n---\n\nBody *here*.\n";
+
+    #[test]
+    fn parses_front_matter_and_body() {
+        let p = parse_post("posts/big-link-up.md", GOOD.as_bytes()).unwrap();
+        assert_eq!(p.slug, "big-link-up");
+        assert_eq!(p.title, "The Big Link-Up");
+        assert_eq!(human_date(p.published), "21 July 2010");
+        assert_eq!(p.photo.as_deref(), Some("photos/south-bank.jpg"));
+        assert_eq!(p.credit.as_deref(), Some("Olivia Hemingway"));
+        assert_eq!(p.tags, vec!["events", "schools"]);
+        assert_eq!(p.body_md.trim(), "Body *here*.");
+        assert!(!p.draft);
+    }
+
+    #[test]
+    fn reports_the_line_of_a_front_matter_error() {
+        let bad = "---\ntitle: ok\ndate: 2010-07-21\ntags: [unclosed\n---\nbody";
+        let e = parse_post("posts/x.md", bad.as_bytes()).unwrap_err();
+        assert_eq!(e.file, "posts/x.md");
+        assert!(matches!(e.line, Some(4) | Some(5)), "{e}");
+        assert!(e.to_string().starts_with("posts/x.md:"), "{e}");
+    }
+
+    #[test]
+    fn reports_the_line_of_a_bad_date_and_unknown_field() {
+        let bad = "---\ntitle: ok\ndate: 21/07/2010\n---\nbody";
+        let e = parse_post("posts/x.md", bad.as_bytes()).unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        assert!(e.message.contains("21/07/2010"));
+        let bad = "---\ntitle: ok\ndate: 2010-07-21\ncaptoin: typo\n---\nbody";
+        let e = parse_post("posts/x.md", bad.as_bytes()).unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+        assert!(e.message.contains("captoin"), "{e}");
+    }
+
+    #[test]
+    fn missing_front_matter_and_bad_photo_are_errors() {
+        let e = parse_post("posts/x.md", b"just text").unwrap_err();
+        assert_eq!(e.line, Some(1));
+        let e = parse_post(
+            "posts/x.md",
+            b"---\ntitle: a\ndate: 2010-01-01\nphoto: ../etc/passwd\n---\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn dates_in_several_shapes() {
+        assert_eq!(
+            rfc3339(parse_date("2010-07-21").unwrap()),
+            "2010-07-21T00:00:00Z"
+        );
+        assert_eq!(
+            rfc3339(parse_date("2010-07-21T10:30:00+01:00").unwrap()),
+            "2010-07-21T09:30:00Z"
+        );
+        assert_eq!(
+            rfc3339(parse_date("2010-07-21 10:30").unwrap()),
+            "2010-07-21T10:30:00Z"
+        );
+    }
+
+    #[test]
+    fn quotes_parse_and_choice_is_stable() {
+        let q = parse_quotes(b"[[quote]]\ntext = \"A\"\nauthor = \"X\"\n[[quote]]\ntext = \"B\"\nauthor = \"Y\"\nsource = \"S\"\n").unwrap();
+        assert_eq!(q.len(), 2);
+        let a = quote_for(&q, "posts/a/").unwrap().clone();
+        assert_eq!(quote_for(&q, "posts/a/").unwrap(), &a);
+        let e = parse_quotes(b"[[quote]]\ntext = \"A\"\n").unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+    }
+}

@@ -1,0 +1,62 @@
+//! Function configuration from the process environment, read once in `main`.
+//! A missing or malformed setting stops the function at start-up with its name, instead of
+//! failing later inside a request.
+
+use crate::forms::Signer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EnvError {
+    #[error("environment variable {0} is not set")]
+    Missing(String),
+    #[error("environment variable {0} is invalid: {1}")]
+    Invalid(String, String),
+}
+
+/// A snapshot of the environment (tests build one from pairs).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    vars: std::collections::HashMap<String, String>,
+}
+
+impl Env {
+    pub fn from_process() -> Result<Self, EnvError> {
+        Ok(Self {
+            vars: std::env::vars().collect(),
+        })
+    }
+
+    pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
+        Self {
+            vars: pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.vars
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn require(&self, name: &str) -> Result<String, EnvError> {
+        self.get(name)
+            .map(str::to_string)
+            .ok_or_else(|| EnvError::Missing(name.into()))
+    }
+
+    pub fn get_or(&self, name: &str, default: &str) -> String {
+        self.get(name).unwrap_or(default).to_string()
+    }
+
+    /// The site's signing key (`SIGNING_KEY`, hex, at least 32 bytes): form tokens, keyed
+    /// hashes, moderation and confirmation links.
+    pub fn signer(&self) -> Result<Signer, EnvError> {
+        let hex_key = self.require("SIGNING_KEY")?;
+        let key = hex::decode(hex_key.trim())
+            .map_err(|e| EnvError::Invalid("SIGNING_KEY".into(), e.to_string()))?;
+        Signer::new(&key).map_err(|e| EnvError::Invalid("SIGNING_KEY".into(), e))
+    }
+}

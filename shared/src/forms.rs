@@ -1,0 +1,169 @@
+//! Signed form tokens. Each rendered form carries `<form>.<issued>.<mac>`: which form it is
+//! (a post's comment form, the sign-up form), when the page was rendered, and an HMAC over
+//! both with the site's form key. The submission handler refuses tokens that are forged,
+//! for another form, or older than [`FORM_TOKEN_MAX_AGE`].
+//!
+//! The issue time is the start of the UTC day of the render, so rendering the same input
+//! twice gives the same bytes; a daily rebuild keeps forms on old pages fresh.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use time::OffsetDateTime;
+
+type HmacSha256 = Hmac<Sha256>;
+
+pub const FORM_TOKEN_MAX_AGE: time::Duration = time::Duration::days(8);
+pub const DAY: i64 = 86_400;
+
+/// A secret key and the signatures made with it (form tokens, keyed hashes of e-mail
+/// addresses and IPs, moderation links). Different purposes use different labels, so one
+/// signature never stands in for another.
+#[derive(Clone)]
+pub struct Signer {
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Signer(..)")
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum TokenError {
+    #[error("the form token is missing or malformed")]
+    Malformed,
+    #[error("the form token is not valid for this form")]
+    BadSignature,
+    #[error("the form has expired; reload the page and try again")]
+    Expired,
+}
+
+impl Signer {
+    /// At least 32 bytes of key.
+    pub fn new(key: &[u8]) -> Result<Self, String> {
+        if key.len() < 32 {
+            return Err("the signing key must be at least 32 bytes".into());
+        }
+        Ok(Self { key: key.to_vec() })
+    }
+
+    fn mac(&self, label: &str, data: &[u8]) -> [u8; 32] {
+        let mut m = HmacSha256::new_from_slice(&self.key).expect("any key length works for HMAC");
+        m.update(label.as_bytes());
+        m.update(&[0]);
+        m.update(data);
+        m.finalize().into_bytes().into()
+    }
+
+    /// A keyed, non-reversible hash (for e-mail addresses and IPs), hex.
+    pub fn keyed_hash(&self, label: &str, value: &str) -> String {
+        hex::encode(&self.mac(label, value.as_bytes())[..16])
+    }
+
+    /// A token for `form` (e.g. `comment:the-big-link-up`, `signup`) rendered at `now`.
+    pub fn form_token(&self, form: &str, now: OffsetDateTime) -> String {
+        let issued = now.unix_timestamp().div_euclid(DAY) * DAY;
+        let mac = self.mac("form", format!("{form}|{issued}").as_bytes());
+        format!("{issued}.{}", URL_SAFE_NO_PAD.encode(&mac[..18]))
+    }
+
+    /// Check a token for `form` at `now`.
+    pub fn check_form_token(
+        &self,
+        form: &str,
+        token: &str,
+        now: OffsetDateTime,
+    ) -> Result<(), TokenError> {
+        let (issued, mac) = token.trim().split_once('.').ok_or(TokenError::Malformed)?;
+        let issued: i64 = issued.parse().map_err(|_| TokenError::Malformed)?;
+        let given = URL_SAFE_NO_PAD
+            .decode(mac)
+            .map_err(|_| TokenError::Malformed)?;
+        let expected = self.mac("form", format!("{form}|{issued}").as_bytes());
+        if !constant_time_eq(&given, &expected[..18]) {
+            return Err(TokenError::BadSignature);
+        }
+        let age = now.unix_timestamp() - issued;
+        if age < 0 || age > FORM_TOKEN_MAX_AGE.whole_seconds() {
+            return Err(TokenError::Expired);
+        }
+        Ok(())
+    }
+
+    /// Sign arbitrary data for a purpose: `<payload>.<mac>` with the payload base64url.
+    pub fn sign(&self, label: &str, payload: &[u8]) -> String {
+        let mac = self.mac(label, payload);
+        format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(payload),
+            URL_SAFE_NO_PAD.encode(&mac[..24])
+        )
+    }
+
+    /// The payload of a value made by [`Signer::sign`] with the same label, if genuine.
+    pub fn verify(&self, label: &str, signed: &str) -> Option<Vec<u8>> {
+        let (p, m) = signed.split_once('.')?;
+        let payload = URL_SAFE_NO_PAD.decode(p).ok()?;
+        let mac = URL_SAFE_NO_PAD.decode(m).ok()?;
+        constant_time_eq(&mac, &self.mac(label, &payload)[..24]).then_some(payload)
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn form_tokens_are_stable_per_day_and_bound_to_their_form() {
+        let s = Signer::new(&[7u8; 32]).unwrap();
+        let t = datetime!(2026-11-20 10:00 UTC);
+        let tok = s.form_token("comment:a", t);
+        assert_eq!(
+            tok,
+            s.form_token("comment:a", datetime!(2026-11-20 23:59 UTC))
+        );
+        assert!(s.check_form_token("comment:a", &tok, t).is_ok());
+        assert_eq!(
+            s.check_form_token("comment:b", &tok, t),
+            Err(TokenError::BadSignature)
+        );
+        assert_eq!(
+            s.check_form_token("comment:a", &tok, t + time::Duration::days(9)),
+            Err(TokenError::Expired)
+        );
+        assert_eq!(
+            s.check_form_token("comment:a", "junk", t),
+            Err(TokenError::Malformed)
+        );
+        let other = Signer::new(&[8u8; 32]).unwrap();
+        assert_eq!(
+            other.check_form_token("comment:a", &tok, t),
+            Err(TokenError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn signed_payloads_and_keyed_hashes() {
+        let s = Signer::new(&[1u8; 32]).unwrap();
+        let v = s.sign("moderate", b"approve|c1|123");
+        assert_eq!(s.verify("moderate", &v).unwrap(), b"approve|c1|123");
+        assert!(s.verify("unsubscribe", &v).is_none());
+        let mut tampered = v.clone();
+        tampered.replace_range(0..1, "X");
+        assert!(s.verify("moderate", &tampered).is_none());
+        assert_eq!(s.keyed_hash("ip", "1.2.3.4"), s.keyed_hash("ip", "1.2.3.4"));
+        assert_ne!(
+            s.keyed_hash("ip", "1.2.3.4"),
+            s.keyed_hash("email", "1.2.3.4")
+        );
+        assert!(Signer::new(b"short").is_err());
+    }
+}

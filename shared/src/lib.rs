@@ -1,0 +1,18 @@
+//! The common crate: domain types, pure functions (parsing, rendering, spam rules),
+//! ports (traits for everything that touches the outside world) and their adapters.
+//!
+//! Domain modules know no AWS type; only `adapters::aws` does.
+
+pub mod adapters;
+pub mod build;
+pub mod config;
+pub mod content;
+pub mod env;
+pub mod forms;
+pub mod layout;
+pub mod markdown;
+pub mod photos;
+pub mod ports;
+pub mod records;
+pub mod render;
+pub mod telemetry;

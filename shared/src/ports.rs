@@ -1,0 +1,162 @@
+//! Ports: the traits through which domain code touches the outside world.
+//! Each has an AWS adapter and an embedded (local) adapter in [`crate::adapters`].
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use serde_json::{Map, Value};
+use time::OffsetDateTime;
+
+use crate::layout::ObjectMeta;
+
+/// A storage failure. Adapters map their SDK or I/O errors to this.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("stored data is malformed: {0}")]
+    Corrupt(String),
+    #[error("the write was cancelled because a condition failed: {0}")]
+    ConditionFailed(String),
+}
+
+/// Blobs: the content bucket, the site bucket, the builder's state; a directory locally.
+#[async_trait]
+pub trait BlobStore: Send + Sync {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Store bytes together with the headers they are served with.
+    async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), StoreError>;
+    /// Deleting a missing key is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Keys under `prefix`, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
+    /// MD5 (lower-case hex) of the stored bytes, or `None` when the key is absent.
+    async fn md5(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// MD5 of every key under `prefix`. Adapters that get these cheaply (S3 listings carry
+    /// ETags) override the default, which asks key by key.
+    async fn md5_all(&self, prefix: &str) -> Result<HashMap<String, String>, StoreError> {
+        let mut out = HashMap::new();
+        for key in self.list(prefix).await? {
+            if let Some(m) = self.md5(&key).await? {
+                out.insert(key, m);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// One record: a JSON object with string attributes `pk` and `sk` (and `gsi1pk`/`gsi1sk`
+/// where it belongs to the secondary index). The shape maps 1:1 onto a DynamoDB item.
+pub type Item = Map<String, Value>;
+
+/// When a put may go ahead.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Always,
+    /// Only if no item has this key yet.
+    NotExists,
+    /// Only if the item exists and `attr` equals `value`.
+    Equals {
+        attr: String,
+        value: Value,
+    },
+}
+
+/// The one secondary index of the single table.
+pub const GSI1: &str = "gsi1";
+
+/// Records: the DynamoDB single table on AWS, an embedded redb database locally.
+/// A deliberately small, DynamoDB-shaped surface, so that the domain repositories in
+/// [`crate::records`] are written once for both.
+#[async_trait]
+pub trait ItemStore: Send + Sync {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
+    /// Returns `Ok(false)` when the condition did not hold (nothing was written).
+    async fn put(&self, item: Item, condition: Condition) -> Result<bool, StoreError>;
+    /// Returns the deleted item; with a condition that fails, nothing is deleted and
+    /// `Ok(None)` is returned.
+    async fn delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: Condition,
+    ) -> Result<Option<Item>, StoreError>;
+    /// Items with partition `pk` whose sort key starts with `sk_prefix`, in sort-key order.
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError>;
+    /// The same over the secondary index `gsi1` (`gsi1pk`, `gsi1sk`).
+    async fn query_gsi1(&self, gsi1pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError>;
+    /// Atomically add `by` to the number attribute `count` (creating the item at 0), set
+    /// `expires_at`, and return the new count. Used for rate limits.
+    async fn increment(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+    ) -> Result<i64, StoreError>;
+}
+
+/// A mail ready to send: the RFC 5322 message is produced by [`crate::records`]'s mail
+/// formatter, so SES and the local outbox send the very same bytes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutgoingMail {
+    pub to: String,
+    pub raw: Vec<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("mail could not be sent: {0}")]
+pub struct MailError(pub String);
+
+#[async_trait]
+pub trait Mailer: Send + Sync {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError>;
+}
+
+/// Why a captcha answer was not accepted.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum CaptchaError {
+    #[error("the captcha answer was not accepted")]
+    Rejected,
+    #[error("the captcha service could not be reached: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait CaptchaVerifier: Send + Sync {
+    /// `remote_ip` is the client IP from the request context, never from a header.
+    async fn verify(&self, response: &str, remote_ip: Option<&str>) -> Result<(), CaptchaError>;
+}
+
+pub trait Clock: Send + Sync {
+    fn now(&self) -> OffsetDateTime;
+}
+
+/// The wall clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+}
+
+/// A clock that says what it is told, for tests and reproducible builds.
+#[derive(Debug)]
+pub struct FixedClock(pub std::sync::Mutex<OffsetDateTime>);
+
+impl FixedClock {
+    pub fn at(t: OffsetDateTime) -> Self {
+        Self(std::sync::Mutex::new(t))
+    }
+    pub fn advance(&self, d: time::Duration) {
+        *self.0.lock().unwrap() += d;
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> OffsetDateTime {
+        *self.0.lock().unwrap()
+    }
+}
