@@ -112,16 +112,56 @@ pub struct Builder {
 }
 
 /// Config, quotes and theme: loaded per build, shared read-only by the render threads.
-struct SiteContext {
-    config: SiteConfig,
-    quotes: Vec<Quote>,
-    theme: Theme,
+pub struct SiteContext {
+    pub config: SiteConfig,
+    pub quotes: Vec<Quote>,
+    pub theme: Theme,
     css: Vec<u8>,
     css_md5: String,
 }
 
 impl SiteContext {
-    fn renderer(&self, year: i32) -> Renderer<'_> {
+    /// Read `site.toml`, `quotes.toml`, `templates/` and the stylesheet from the content store.
+    pub async fn load(content: &dyn BlobStore) -> Result<SiteContext, BuildError> {
+        let config_bytes = content
+            .get(layout::content::CONFIG)
+            .await?
+            .ok_or(BuildError::Missing(layout::content::CONFIG))?;
+        let config = SiteConfig::parse(&String::from_utf8_lossy(&config_bytes))?;
+        let quotes = match content.get(layout::content::QUOTES).await? {
+            Some(b) => parse_quotes(&b)?,
+            None => Vec::new(),
+        };
+        let mut overrides = Vec::new();
+        for key in content.list(layout::content::TEMPLATES).await? {
+            if let Some(bytes) = content.get(&key).await? {
+                let name = key
+                    .trim_start_matches(layout::content::TEMPLATES)
+                    .to_string();
+                let text = String::from_utf8(bytes).map_err(|_| TemplateError {
+                    name: name.clone(),
+                    line: None,
+                    message: "not UTF-8 text".into(),
+                })?;
+                overrides.push((name, text));
+            }
+        }
+        let theme = Theme::new(&overrides)?;
+        let css = match content.get(THEME_CSS_KEY).await? {
+            Some(b) => b,
+            None => BUILTIN_CSS.to_vec(),
+        };
+        let css_md5 = md5_hex(&css);
+        Ok(SiteContext {
+            config,
+            quotes,
+            theme,
+            css,
+            css_md5,
+        })
+    }
+
+    pub fn renderer(&self, year: i32) -> Renderer<'_> {
         Renderer {
             config: &self.config,
             quotes: &self.quotes,
@@ -210,43 +250,7 @@ impl<'a> Publisher<'a> {
 
 impl Builder {
     async fn load_context(&self) -> Result<SiteContext, BuildError> {
-        let content = &self.stores.content;
-        let config_bytes = content
-            .get(layout::content::CONFIG)
-            .await?
-            .ok_or(BuildError::Missing(layout::content::CONFIG))?;
-        let config = SiteConfig::parse(&String::from_utf8_lossy(&config_bytes))?;
-        let quotes = match content.get(layout::content::QUOTES).await? {
-            Some(b) => parse_quotes(&b)?,
-            None => Vec::new(),
-        };
-        let mut overrides = Vec::new();
-        for key in content.list(layout::content::TEMPLATES).await? {
-            if let Some(bytes) = content.get(&key).await? {
-                let name = key
-                    .trim_start_matches(layout::content::TEMPLATES)
-                    .to_string();
-                let text = String::from_utf8(bytes).map_err(|_| TemplateError {
-                    name: name.clone(),
-                    line: None,
-                    message: "not UTF-8 text".into(),
-                })?;
-                overrides.push((name, text));
-            }
-        }
-        let theme = Theme::new(&overrides)?;
-        let css = match content.get(THEME_CSS_KEY).await? {
-            Some(b) => b,
-            None => BUILTIN_CSS.to_vec(),
-        };
-        let css_md5 = md5_hex(&css);
-        Ok(SiteContext {
-            config,
-            quotes,
-            theme,
-            css,
-            css_md5,
-        })
+        SiteContext::load(self.stores.content.as_ref()).await
     }
 
     async fn load_state<T: for<'de> Deserialize<'de> + Default>(
@@ -829,4 +833,80 @@ fn render_post_source(
         ],
         summary,
     })
+}
+
+/// Pages the form functions render on request: a post page re-shown with the visitor's
+/// input and errors, the sign-up form, message pages. Same theme and data as the builder.
+#[derive(Clone)]
+pub struct Pages {
+    pub content: Arc<dyn BlobStore>,
+    pub state: Arc<dyn BlobStore>,
+    pub records: Arc<dyn ItemStore>,
+}
+
+impl Pages {
+    /// A published post, if there is one with this slug.
+    pub async fn post(&self, slug: &str) -> Result<Option<Post>, BuildError> {
+        if !layout::is_valid_slug(slug) {
+            return Ok(None);
+        }
+        let key = format!("{}{slug}.md", layout::content::POSTS);
+        match self.content.get(&key).await? {
+            None => Ok(None),
+            Some(bytes) => Ok(parse_post(&key, &bytes).ok().filter(|p| !p.draft)),
+        }
+    }
+
+    /// The post page with the comment form re-shown (errors beside fields, text kept).
+    pub async fn post_with_form(
+        &self,
+        post: &Post,
+        token: &str,
+        form: &crate::render::FormState,
+    ) -> Result<String, BuildError> {
+        let ctx = SiteContext::load(self.content.as_ref()).await?;
+        let photos: PhotoIndex = match self.state.get(layout::state::PHOTO_INDEX).await? {
+            Some(b) => {
+                serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?
+            }
+            None => PhotoIndex::default(),
+        };
+        let comments = approved_comments(self.records.as_ref(), &post.slug).await?;
+        let photo = post.photo.as_ref().and_then(|k| photos.photos.get(k));
+        Ok(ctx.renderer(post.published.year()).post_page(
+            post,
+            photo,
+            &comments,
+            token,
+            Some(form),
+        )?)
+    }
+
+    pub async fn signup_with_form(
+        &self,
+        token: &str,
+        form: &crate::render::FormState,
+    ) -> Result<String, BuildError> {
+        let ctx = SiteContext::load(self.content.as_ref()).await?;
+        Ok(ctx.renderer(0).signup_page(token, Some(form))?)
+    }
+
+    pub async fn message(
+        &self,
+        path: &str,
+        message: &crate::render::Message,
+    ) -> Result<String, BuildError> {
+        let ctx = SiteContext::load(self.content.as_ref()).await?;
+        Ok(ctx.renderer(0).message_page(path, message)?)
+    }
+
+    /// The site configuration (for URLs in mails and redirects).
+    pub async fn config(&self) -> Result<SiteConfig, BuildError> {
+        let bytes = self
+            .content
+            .get(layout::content::CONFIG)
+            .await?
+            .ok_or(BuildError::Missing(layout::content::CONFIG))?;
+        Ok(SiteConfig::parse(&String::from_utf8_lossy(&bytes))?)
+    }
 }

@@ -60,3 +60,28 @@ impl Env {
         Signer::new(&key).map_err(|e| EnvError::Invalid("SIGNING_KEY".into(), e))
     }
 }
+
+impl Env {
+    /// The hCaptcha secret for a deployed function. hCaptcha's published test secret is
+    /// refused here, so test mode cannot switch on in a Lambda by a configuration slip.
+    pub fn captcha_secret(&self) -> Result<String, EnvError> {
+        let secret = self.require("HCAPTCHA_SECRET")?;
+        if secret.trim() == crate::adapters::captcha::TEST_SECRET {
+            return Err(EnvError::Invalid(
+                "HCAPTCHA_SECRET".into(),
+                "hCaptcha's test secret is only for local runs".into(),
+            ));
+        }
+        Ok(secret)
+    }
+
+    /// Requests per client IP per ten minutes for a form (`RATE_LIMIT`, default 5; 0 turns
+    /// the limit off).
+    pub fn rate_limit(&self) -> Result<u32, EnvError> {
+        self.get_or("RATE_LIMIT", "5")
+            .parse()
+            .map_err(|e: std::num::ParseIntError| {
+                EnvError::Invalid("RATE_LIMIT".into(), e.to_string())
+            })
+    }
+}

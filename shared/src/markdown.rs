@@ -13,7 +13,7 @@ use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
 /// Is this a link target we let through? http(s), mailto, and relative or fragment links.
 pub fn is_safe_url(url: &str) -> bool {
     let u = url.trim();
-    match u.find(|c: char| c == ':' || c == '/' || c == '?' || c == '#') {
+    match u.find([':', '/', '?', '#']) {
         Some(i) if u.as_bytes()[i] == b':' => {
             let scheme = u[..i].to_ascii_lowercase();
             matches!(scheme.as_str(), "http" | "https" | "mailto")

@@ -83,13 +83,13 @@ fn stem_slug(key: &str) -> String {
     }
 }
 
+/// A key in the site store and the bytes to put there.
+pub type SiteObject = (String, Vec<u8>);
+
 /// Decode a photo and make its variants. Returns the index entry and the site objects
 /// (key, bytes) to write. Variant names carry a hash of the source, so they can be cached
 /// for ever and a replaced photo gets new names.
-pub fn make_variants(
-    key: &str,
-    bytes: &[u8],
-) -> Result<(PhotoInfo, Vec<(String, Vec<u8>)>), PhotoError> {
+pub fn make_variants(key: &str, bytes: &[u8]) -> Result<(PhotoInfo, Vec<SiteObject>), PhotoError> {
     let err = |m: String| PhotoError {
         key: key.to_string(),
         message: m,

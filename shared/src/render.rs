@@ -198,7 +198,7 @@ struct FormCtx {
 }
 
 /// The name of the hidden field that people leave empty and form-filling bots do not.
-pub const HONEYPOT_FIELD: &str = "fax_number";
+pub const HONEYPOT_FIELD: &str = "contact_reference";
 
 /// What a re-shown form carries: errors by field, the visitor's text, a notice.
 #[derive(Debug, Clone, Default, Serialize)]

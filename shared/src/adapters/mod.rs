@@ -2,7 +2,9 @@
 //! embedded runs (a directory, a redb database, an outbox folder, hCaptcha's test keys).
 
 pub mod aws;
+pub mod captcha;
 pub mod fs_blob;
+pub mod mail;
 pub mod redb_items;
 
 pub use fs_blob::FsBlobStore;

@@ -149,8 +149,7 @@ fn writer_loop(
                 break;
             }
         }
-        let mut results: Vec<Box<dyn FnOnce(Result<(), StoreError>) + Send>> =
-            Vec::with_capacity(batch.len());
+        let mut results: Vec<Settle> = Vec::with_capacity(batch.len());
         let mut emitted = Vec::new();
         let outcome = (|| -> Result<(), StoreError> {
             let tx = db.begin_write().map_err(db_err)?;
@@ -198,11 +197,14 @@ fn writer_loop(
     }
 }
 
+/// Answers one queued operation once the batch's commit outcome is known.
+type Settle = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+
 /// Hold an operation's own result until the batch commits (or fails).
 fn settle<T: Send + 'static>(
     done: oneshot::Sender<Result<T, StoreError>>,
     result: Result<T, StoreError>,
-) -> Box<dyn FnOnce(Result<(), StoreError>) + Send> {
+) -> Settle {
     Box::new(move |commit: Result<(), StoreError>| {
         let _ = done.send(commit.and(result));
     })

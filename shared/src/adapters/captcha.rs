@@ -1,0 +1,86 @@
+//! Captcha verifiers: hCaptcha's siteverify through the `hcaptcha` crate, and a local
+//! verifier that knows only hCaptcha's published test keys (for running with no network).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::ports::{CaptchaError, CaptchaVerifier};
+
+/// hCaptcha's published test keys. The local verifier accepts only this response.
+pub const TEST_SITE_KEY: &str = "10000000-ffff-ffff-ffff-000000000001";
+pub const TEST_SECRET: &str = "0x0000000000000000000000000000000000000000";
+pub const TEST_RESPONSE: &str = "10000000-aaaa-bbbb-cccc-000000000001";
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+
+pub struct HcaptchaVerifier {
+    client: hcaptcha::Client,
+    secret: String,
+}
+
+impl HcaptchaVerifier {
+    /// `url` overrides hCaptcha's siteverify endpoint (tests point it at a local stub).
+    /// The secret is checked here, at start-up: the crate panics on some malformed secrets.
+    pub fn new(secret: &str, url: Option<&str>) -> Result<Self, String> {
+        let s = secret.trim();
+        let well_formed =
+            (s.len() == 42 && s.starts_with("0x") && s[2..].bytes().all(|b| b.is_ascii_hexdigit()))
+                || (s.len() == 35
+                    && s.starts_with("ES_")
+                    && s[3..].bytes().all(|b| b.is_ascii_hexdigit()));
+        if !well_formed {
+            return Err(
+                "the hCaptcha secret must be 0x + 40 hex digits or ES_ + 32 hex digits".into(),
+            );
+        }
+        let client = match url {
+            Some(u) => hcaptcha::Client::new_with(u).map_err(|e| format!("hCaptcha URL: {e}"))?,
+            None => hcaptcha::Client::new(),
+        };
+        Ok(Self {
+            client,
+            secret: s.to_string(),
+        })
+    }
+}
+
+#[async_trait]
+impl CaptchaVerifier for HcaptchaVerifier {
+    async fn verify(&self, response: &str, remote_ip: Option<&str>) -> Result<(), CaptchaError> {
+        if response.trim().is_empty() {
+            return Err(CaptchaError::Rejected);
+        }
+        let mut req = hcaptcha::Request::new_from_response(&self.secret, response)
+            .map_err(|_| CaptchaError::Rejected)?;
+        if let Some(ip) = remote_ip {
+            req = req
+                .set_remoteip(ip)
+                .map_err(|e| CaptchaError::Unavailable(e.to_string()))?;
+        }
+        match tokio::time::timeout(TIMEOUT, self.client.verify_request(req)).await {
+            Err(_) => Err(CaptchaError::Unavailable(
+                "no answer within 5 seconds".into(),
+            )),
+            Ok(Ok(r)) if r.success() => Ok(()),
+            Ok(Ok(_)) | Ok(Err(hcaptcha::Error::Codes(_))) => Err(CaptchaError::Rejected),
+            Ok(Err(e)) => Err(CaptchaError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+/// For local runs: accepts hCaptcha's test response and nothing else, with no network.
+/// It is only ever built by the local `site` command; the Lambda functions build
+/// [`HcaptchaVerifier`] and refuse the test secret (see `Env::captcha_secret`).
+pub struct TestKeyVerifier;
+
+#[async_trait]
+impl CaptchaVerifier for TestKeyVerifier {
+    async fn verify(&self, response: &str, _remote_ip: Option<&str>) -> Result<(), CaptchaError> {
+        if response.trim() == TEST_RESPONSE {
+            Ok(())
+        } else {
+            Err(CaptchaError::Rejected)
+        }
+    }
+}

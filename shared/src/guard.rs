@@ -1,0 +1,118 @@
+//! The checks every public form goes through, cheapest first: honeypot, signed form token,
+//! rate limit per client IP (a counter with a TTL in the records store), then hCaptcha.
+//! Field validation, the cheapest of all, belongs to each form and runs before these.
+
+use std::sync::Arc;
+
+use crate::forms::{Signer, TokenError};
+use crate::ports::{CaptchaError, CaptchaVerifier, Clock, ItemStore, StoreError};
+use crate::render::HONEYPOT_FIELD;
+use crate::web::FormData;
+
+/// The rate-limit window.
+pub const RATE_WINDOW_SECS: i64 = 600;
+
+pub struct Guard {
+    pub signer: Signer,
+    pub records: Arc<dyn ItemStore>,
+    pub captcha: Arc<dyn CaptchaVerifier>,
+    pub clock: Arc<dyn Clock>,
+    /// Submissions per IP per window and form; 0 turns the limit off.
+    pub rate_limit: u32,
+}
+
+/// Why a submission was refused; each says what the visitor can do.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(
+        "this form could not be accepted: leave the field marked “leave this field empty” empty"
+    )]
+    Honeypot,
+    #[error("{0}")]
+    Token(TokenError),
+    #[error("too many submissions from your network; please wait ten minutes and try again")]
+    RateLimited,
+    #[error("please complete the captcha (“I am human”) and send the form again")]
+    CaptchaRejected,
+    #[error("the captcha service is not answering just now; please try again in a few minutes")]
+    CaptchaUnavailable,
+    #[error("we could not store your submission just now; please try again in a few minutes")]
+    Store(#[from] StoreError),
+}
+
+impl Refusal {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Honeypot | Self::Token(_) | Self::CaptchaRejected => 400,
+            Self::RateLimited => 429,
+            Self::CaptchaUnavailable | Self::Store(_) => 503,
+        }
+    }
+
+    /// The form field the message belongs beside.
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Honeypot => HONEYPOT_FIELD,
+            Self::CaptchaRejected | Self::CaptchaUnavailable => "captcha",
+            _ => "form",
+        }
+    }
+}
+
+impl Guard {
+    pub fn honeypot(&self, form: &FormData) -> Result<(), Refusal> {
+        if form.get(HONEYPOT_FIELD).trim().is_empty() {
+            Ok(())
+        } else {
+            Err(Refusal::Honeypot)
+        }
+    }
+
+    pub fn token(&self, form_name: &str, form: &FormData) -> Result<(), Refusal> {
+        self.signer
+            .check_form_token(form_name, form.get("form_token"), self.clock.now())
+            .map_err(Refusal::Token)
+    }
+
+    /// A keyed hash of the client IP: what is stored and logged instead of the IP.
+    pub fn ip_hash(&self, ip: Option<&str>) -> String {
+        self.signer.keyed_hash("ip", ip.unwrap_or("unknown"))
+    }
+
+    pub async fn rate(&self, scope: &str, ip: Option<&str>) -> Result<(), Refusal> {
+        if self.rate_limit == 0 {
+            return Ok(());
+        }
+        let now = self.clock.now().unix_timestamp();
+        let window = now - now.rem_euclid(RATE_WINDOW_SECS);
+        let count = self
+            .records
+            .increment(
+                &format!("RATE#{scope}#{}", self.ip_hash(ip)),
+                &format!("W#{window}"),
+                1,
+                window + 2 * RATE_WINDOW_SECS,
+            )
+            .await?;
+        if count > i64::from(self.rate_limit) {
+            Err(Refusal::RateLimited)
+        } else {
+            Ok(())
+        }
+    }
+
+    pub async fn captcha(&self, form: &FormData, ip: Option<&str>) -> Result<(), Refusal> {
+        match self
+            .captcha
+            .verify(form.get("h-captcha-response"), ip)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(CaptchaError::Rejected) => Err(Refusal::CaptchaRejected),
+            Err(CaptchaError::Unavailable(e)) => {
+                tracing::warn!(error = %e, "hCaptcha unavailable");
+                Err(Refusal::CaptchaUnavailable)
+            }
+        }
+    }
+}

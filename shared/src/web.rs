@@ -1,0 +1,179 @@
+//! HTTP glue shared by the form functions (comments, sign-up, moderation): reading form
+//! posts and JSON, the client IP from the API Gateway request context (never from a header),
+//! and the responses (HTML page, JSON, redirect).
+
+use std::collections::BTreeMap;
+
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::Value;
+
+/// Largest request body a form endpoint reads.
+pub const MAX_BODY: usize = 64 * 1024;
+
+/// The client's IP as API Gateway saw the connection. `X-Forwarded-For` and similar headers
+/// are set by the client and are never consulted.
+pub fn client_ip(req: &Request) -> Option<String> {
+    // Only the HTTP API (v2) is enabled, so this is the one variant.
+    #[allow(irrefutable_let_patterns)]
+    let RequestContext::ApiGatewayV2(ctx) = req.request_context_ref()?
+    else {
+        return None;
+    };
+    ctx.http.source_ip.clone()
+}
+
+/// Does the caller want JSON back (a script) rather than a page (a browser form)?
+pub fn wants_json(req: &Request) -> bool {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase()
+    };
+    header("content-type").starts_with("application/json")
+        || (header("accept").contains("application/json")
+            && !header("accept").contains("text/html"))
+}
+
+/// A request that could not be read as a form.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FormError {
+    #[error("send the form as application/x-www-form-urlencoded or application/json")]
+    UnsupportedType,
+    #[error("the request body is larger than {MAX_BODY} bytes")]
+    TooLarge,
+    #[error("the request body is not valid {0}")]
+    Malformed(&'static str),
+}
+
+impl FormError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::UnsupportedType => 415,
+            Self::TooLarge => 413,
+            Self::Malformed(_) => 400,
+        }
+    }
+}
+
+/// Submitted fields. For a repeated field the first value counts.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FormData(pub BTreeMap<String, String>);
+
+impl FormData {
+    pub fn get(&self, name: &str) -> &str {
+        self.0.get(name).map(String::as_str).unwrap_or("")
+    }
+
+    /// A checkbox or JSON boolean.
+    pub fn flag(&self, name: &str) -> bool {
+        matches!(
+            self.get(name).to_ascii_lowercase().as_str(),
+            "yes" | "on" | "true" | "1"
+        )
+    }
+}
+
+fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Read a form post or a JSON object.
+pub fn parse_form(req: &Request) -> Result<FormData, FormError> {
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_BODY {
+        return Err(FormError::TooLarge);
+    }
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let mut out = BTreeMap::new();
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(FormError::Malformed("UTF-8"));
+        }
+        for (k, v) in url::form_urlencoded::parse(bytes) {
+            out.entry(k.into_owned()).or_insert_with(|| v.into_owned());
+        }
+    } else if ct.starts_with("application/json") {
+        let v: Value = serde_json::from_slice(bytes).map_err(|_| FormError::Malformed("JSON"))?;
+        let Value::Object(map) = v else {
+            return Err(FormError::Malformed("JSON (an object is expected)"));
+        };
+        for (k, v) in map {
+            let s = match v {
+                Value::String(s) => s,
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                Value::Null => String::new(),
+                _ => {
+                    return Err(FormError::Malformed(
+                        "JSON (field values must be strings, numbers or booleans)",
+                    ))
+                }
+            };
+            out.insert(k, s);
+        }
+    } else {
+        return Err(FormError::UnsupportedType);
+    }
+    Ok(FormData(out))
+}
+
+/// A path parameter (`{slug}` in the API Gateway route).
+pub fn path_param(req: &Request, name: &str) -> Option<String> {
+    req.path_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_string)
+}
+
+/// A query-string parameter.
+pub fn query_param(req: &Request, name: &str) -> Option<String> {
+    req.query_string_parameters_ref()
+        .and_then(|p| p.first(name))
+        .map(str::to_string)
+}
+
+fn with_security_headers(b: http::response::Builder) -> http::response::Builder {
+    b.header("x-content-type-options", "nosniff")
+        .header("referrer-policy", "same-origin")
+        .header("cache-control", "no-store")
+}
+
+pub fn html(status: u16, page: String) -> Response<Body> {
+    with_security_headers(Response::builder().status(status))
+        .header("content-type", "text/html; charset=utf-8")
+        .body(Body::Text(page))
+        .expect("valid response")
+}
+
+pub fn json(status: u16, value: &Value) -> Response<Body> {
+    with_security_headers(Response::builder().status(status))
+        .header("content-type", "application/json")
+        .body(Body::Text(value.to_string()))
+        .expect("valid response")
+}
+
+pub fn redirect(location: &str) -> Response<Body> {
+    with_security_headers(Response::builder().status(303))
+        .header("location", location)
+        .body(Body::Empty)
+        .expect("valid response")
+}
+
+pub fn text(status: u16, msg: &str) -> Response<Body> {
+    with_security_headers(Response::builder().status(status))
+        .header("content-type", "text/plain; charset=utf-8")
+        .body(Body::Text(msg.to_string()))
+        .expect("valid response")
+}
