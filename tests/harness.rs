@@ -193,3 +193,118 @@ pub fn copy_dir(from: &Path, to: &Path) {
 pub fn event(name: &str) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(root().join("events").join(name)).unwrap()).unwrap()
 }
+
+/// An API Gateway HTTP API (v2) request from a sample in `events/`, after `edit` (to put in
+/// a fresh form token, another body, another source IP...). Bodies are re-encoded as
+/// the sample has them (base64 for form posts, as API Gateway sends them).
+pub fn apigw_request(
+    name: &str,
+    edit: impl FnOnce(&mut serde_json::Value),
+) -> lambda_http::Request {
+    let mut v = event(name);
+    edit(&mut v);
+    lambda_http::request::from_str(&v.to_string()).expect("a valid API Gateway event")
+}
+
+/// Set an API Gateway event's body (base64-encoded when the sample's is).
+pub fn set_body(event: &mut serde_json::Value, body: &str) {
+    use base64::Engine;
+    let b64 = event["isBase64Encoded"].as_bool().unwrap_or(false);
+    event["body"] = if b64 {
+        base64::engine::general_purpose::STANDARD
+            .encode(body)
+            .into()
+    } else {
+        body.into()
+    };
+    event["headers"]["content-length"] = body.len().to_string().into();
+}
+
+/// A urlencoded form body.
+pub fn form_body(fields: &[(&str, &str)]) -> String {
+    fields
+        .iter()
+        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".into(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A stand-in for hCaptcha's siteverify on a loopback port: answers every request with
+/// `success` (and the error code hCaptcha gives for a bad answer), counting requests.
+pub struct CaptchaStub {
+    pub url: String,
+    pub calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CaptchaStub {
+    pub async fn start(success: bool) -> CaptchaStub {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/siteverify", listener.local_addr().unwrap());
+        let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = calls.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut got = Vec::new();
+                    // Read the head, then the body it announces.
+                    loop {
+                        let n = sock.read(&mut buf).await.unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        got.extend_from_slice(&buf[..n]);
+                        let text = String::from_utf8_lossy(&got).to_string();
+                        if let Some(i) = text.find("\r\n\r\n") {
+                            let len = text[..i]
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            if got.len() >= i + 4 + len {
+                                break;
+                            }
+                        }
+                    }
+                    let body = if success {
+                        r#"{"success":true}"#.to_string()
+                    } else {
+                        r#"{"success":false,"error-codes":["invalid-input-response"]}"#.to_string()
+                    };
+                    let resp = format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len());
+                    let _ = sock.write_all(resp.as_bytes()).await;
+                });
+            }
+        });
+        CaptchaStub { url, calls }
+    }
+}
+
+/// Body text of a lambda_http response.
+pub fn body_text(resp: &lambda_http::Response<lambda_http::Body>) -> String {
+    match resp.body() {
+        lambda_http::Body::Text(t) => t.clone(),
+        lambda_http::Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    }
+}

@@ -1,8 +1,10 @@
 //! The local twin of the AWS deployment: the same builder and handlers, with embedded
 //! adapters (directories, redb) plugged into the ports.
 
+pub mod api;
 pub mod local;
 pub mod server;
+pub mod supporters;
 pub mod watch;
 
 use std::sync::Arc;

@@ -6,10 +6,38 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rand::RngCore;
+use shared::adapters::captcha::TestKeyVerifier;
+use shared::adapters::mail::OutboxMailer;
 use shared::adapters::{FsBlobStore, RedbItemStore};
-use shared::build::{Builder, Stores};
+use shared::build::{Builder, Pages, Stores};
 use shared::forms::Signer;
-use shared::ports::SystemClock;
+use shared::guard::Guard;
+use shared::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer, SystemClock};
+use tokio::sync::broadcast::error::RecvError;
+
+/// Who local mail comes from and goes to (it lands in `<data>/outbox/`).
+pub const LOCAL_MAIL_FROM: &str = "site@localhost";
+pub const LOCAL_MODERATOR: &str = "moderator@localhost";
+
+/// Settings for a local run.
+#[derive(Clone)]
+pub struct LocalOptions {
+    /// Form submissions per IP per ten minutes; 0 turns the limit off.
+    pub rate_limit: u32,
+    pub clock: Arc<dyn Clock>,
+    /// hCaptcha's test keys by default: no network needed.
+    pub captcha: Arc<dyn CaptchaVerifier>,
+}
+
+impl Default for LocalOptions {
+    fn default() -> Self {
+        Self {
+            rate_limit: 5,
+            clock: Arc::new(SystemClock),
+            captcha: Arc::new(TestKeyVerifier),
+        }
+    }
+}
 
 #[derive(Clone)]
 pub struct LocalSite {
@@ -18,6 +46,10 @@ pub struct LocalSite {
     pub records: RedbItemStore,
     pub builder: Arc<Builder>,
     pub data: PathBuf,
+    pub outbox: Arc<OutboxMailer>,
+    pub comments: Arc<comment_submit::handler::Deps>,
+    pub moderate: Arc<moderate::handler::Deps>,
+    pub spam: Arc<spam_verify::handler::Deps>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +66,10 @@ pub enum LocalError {
 
 impl LocalSite {
     pub fn open(content: &Path, data: &Path) -> Result<Self, LocalError> {
+        Self::open_with(content, data, LocalOptions::default())
+    }
+
+    pub fn open_with(content: &Path, data: &Path, opts: LocalOptions) -> Result<Self, LocalError> {
         if !content.join("site.toml").is_file() {
             return Err(LocalError::NoContent(content.to_path_buf()));
         }
@@ -46,15 +82,54 @@ impl LocalSite {
         let site = Arc::new(FsBlobStore::new(data.join("site")));
         let records = RedbItemStore::open(&data.join("records.redb"))?;
         let signer = local_signer(data)?;
+        let state: Arc<dyn BlobStore> = Arc::new(FsBlobStore::new(data.join("state")));
+        let items: Arc<dyn ItemStore> = Arc::new(records.clone());
+        let outbox = Arc::new(OutboxMailer::new(data.join("outbox")));
+        let clock = opts.clock.clone();
         let builder = Arc::new(Builder {
             stores: Stores {
                 content: content.clone(),
                 site: site.clone(),
-                state: Arc::new(FsBlobStore::new(data.join("state"))),
-                records: Arc::new(records.clone()),
+                state: state.clone(),
+                records: items.clone(),
             },
+            signer: signer.clone(),
+            clock: clock.clone(),
+        });
+        let pages = Pages {
+            content: content.clone(),
+            state,
+            records: items.clone(),
+        };
+        let guard = || Guard {
+            signer: signer.clone(),
+            records: items.clone(),
+            captcha: opts.captcha.clone(),
+            clock: clock.clone(),
+            rate_limit: opts.rate_limit,
+        };
+        let comments = Arc::new(comment_submit::handler::Deps {
+            guard: guard(),
+            pages: pages.clone(),
+            records: items.clone(),
+            clock: clock.clone(),
+        });
+        let moderate = Arc::new(moderate::handler::Deps {
+            records: items.clone(),
+            pages: pages.clone(),
+            signer: signer.clone(),
+            clock: clock.clone(),
+        });
+        let mailer: Arc<dyn Mailer> = outbox.clone();
+        let spam = Arc::new(spam_verify::handler::Deps {
+            records: items.clone(),
+            content: content.clone(),
+            pages,
+            mailer,
             signer,
-            clock: Arc::new(SystemClock),
+            clock,
+            mail_from: LOCAL_MAIL_FROM.into(),
+            moderator: LOCAL_MODERATOR.into(),
         });
         Ok(Self {
             content,
@@ -62,7 +137,66 @@ impl LocalSite {
             records,
             builder,
             data: data.to_path_buf(),
+            outbox,
+            comments,
+            moderate,
+            spam,
         })
+    }
+
+    /// The local twin of the DynamoDB stream triggers: every committed change goes to the
+    /// spam verifier and, for published comments, to the renderer. Runs until the store closes.
+    pub fn start_stream_processing(&self) -> tokio::task::JoinHandle<()> {
+        let site = self.clone();
+        let mut rx = self.records.subscribe();
+        tokio::spawn(async move {
+            loop {
+                let mut batch = match rx.recv().await {
+                    Ok(c) => vec![c],
+                    Err(RecvError::Closed) => return,
+                    Err(RecvError::Lagged(n)) => {
+                        // Missed changes: verify whatever is still pending, as a re-drive would.
+                        tracing::warn!(
+                            missed = n,
+                            "change feed lagged; re-checking pending comments"
+                        );
+                        site.recheck_pending().await;
+                        continue;
+                    }
+                };
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                if let Err(e) = spam_verify::handler::on_changes(&site.spam, &batch).await {
+                    tracing::error!(error = %e, "spam verification failed");
+                }
+                let posts: Vec<String> = shared::records::posts_with_changed_comments(&batch)
+                    .into_iter()
+                    .collect();
+                if !posts.is_empty() {
+                    match render::handler::comments_changed(&site.builder, &posts).await {
+                        Ok(r) => {
+                            tracing::info!(posts = ?posts, written = r.written.len(), "comments published")
+                        }
+                        Err(e) => {
+                            tracing::error!(error = %e, "re-render after comment change failed")
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    async fn recheck_pending(&self) {
+        let store: &dyn ItemStore = &self.records;
+        let pending = shared::comments::with_status(store, shared::records::CommentStatus::Pending)
+            .await
+            .unwrap_or_default();
+        for c in pending {
+            if let Err(e) = spam_verify::handler::rescore(&self.spam, &c.id).await {
+                tracing::error!(error = %e, "re-check failed");
+            }
+        }
     }
 }
 

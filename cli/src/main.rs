@@ -30,6 +30,9 @@ enum Command {
         data: PathBuf,
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Form submissions allowed per client IP per ten minutes (0: no limit, for load tests).
+        #[arg(long, default_value_t = 5)]
+        rate_limit: u32,
     },
     /// Render the whole site once.
     Build {
@@ -54,7 +57,8 @@ async fn main() -> std::process::ExitCode {
             content,
             data,
             addr,
-        } => serve(content, data, addr).await,
+            rate_limit,
+        } => serve(content, data, addr, rate_limit).await,
         Command::Build { content, data, aws } => build(content, data, aws).await,
     };
     match result {
@@ -70,8 +74,16 @@ async fn serve(
     content: PathBuf,
     data: PathBuf,
     addr: SocketAddr,
+    rate_limit: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let site = LocalSite::open(&content, &data)?;
+    let site = LocalSite::open_with(
+        &content,
+        &data,
+        site::local::LocalOptions {
+            rate_limit,
+            ..Default::default()
+        },
+    )?;
     let report = site.builder.full_build().await?;
     site::print_report(&report);
     let server = site::server::bind(addr, site.clone()).await?;
@@ -82,6 +94,12 @@ async fn serve(
         data.display()
     );
     let _watcher = site::watch::watch(site.clone())?;
+    site.start_stream_processing();
+    println!(
+        "Comments: hCaptcha test keys; mail to {} lands in {}",
+        site::local::LOCAL_MODERATOR,
+        data.join("outbox").display()
+    );
     tokio::select! {
         r = server.run() => r?,
         _ = tokio::signal::ctrl_c() => println!("stopped"),

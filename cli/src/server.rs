@@ -64,18 +64,37 @@ fn text(status: StatusCode, msg: &str) -> Response<Body> {
 }
 
 pub async fn handle(site: &LocalSite, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
-    let _ = peer;
     let (parts, body) = req.into_parts();
-    let _body = match body.collect().await {
+    // Bodies larger than a form endpoint reads are refused before they are buffered.
+    let limited = http_body_util::Limited::new(body, shared::web::MAX_BODY + 1);
+    let body = match limited.collect().await {
         Ok(b) => b.to_bytes(),
-        Err(_) => return text(StatusCode::BAD_REQUEST, "could not read the request body"),
-    };
-    match parts.method {
-        Method::GET | Method::HEAD => {
-            static_file(site, parts.uri.path(), parts.method == Method::HEAD).await
+        Err(_) => {
+            return text(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            )
         }
+    };
+    let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    if let Some(resp) = crate::api::dispatch(site, parts, body, peer).await {
+        return from_lambda(resp);
+    }
+    match method {
+        Method::GET | Method::HEAD => static_file(site, &path, method == Method::HEAD).await,
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
     }
+}
+
+fn from_lambda(resp: http::Response<lambda_http::Body>) -> Response<Body> {
+    let (parts, body) = resp.into_parts();
+    let bytes = match body {
+        lambda_http::Body::Empty => Bytes::new(),
+        lambda_http::Body::Text(t) => Bytes::from(t),
+        lambda_http::Body::Binary(b) => Bytes::from(b),
+        _ => Bytes::new(),
+    };
+    Response::from_parts(parts, Full::new(bytes))
 }
 
 /// The key a URL path names, as CloudFront's rewrite does: `/` and `/posts/x/` get

@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod build;
+pub mod comments;
 pub mod config;
 pub mod content;
 pub mod env;
@@ -13,9 +14,12 @@ pub mod guard;
 pub mod layout;
 pub mod mail;
 pub mod markdown;
+pub mod moderation;
 pub mod photos;
 pub mod ports;
 pub mod records;
 pub mod render;
+pub mod spam;
+pub mod supporters;
 pub mod telemetry;
 pub mod web;

@@ -49,6 +49,14 @@ pub trait BlobStore: Send + Sync {
 /// where it belongs to the secondary index). The shape maps 1:1 onto a DynamoDB item.
 pub type Item = Map<String, Value>;
 
+/// One committed change to a record, as a DynamoDB stream record carries it (old and new
+/// image). The local store publishes the same on a channel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ItemChange {
+    pub old: Option<Item>,
+    pub new: Option<Item>,
+}
+
 /// When a put may go ahead.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {

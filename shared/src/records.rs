@@ -58,14 +58,19 @@ pub struct Comment {
     pub email_hash: Option<String>,
     #[serde(default)]
     pub ip_hash: Option<String>,
+    /// The spam rules that fired, with the verdict (explainable moderation).
+    #[serde(default)]
+    pub spam_rules: Vec<crate::spam::RuleHit>,
 }
 
 pub fn post_pk(slug: &str) -> String {
     format!("POST#{slug}")
 }
 
-pub fn comment_sk(created: &str, id: &str) -> String {
-    format!("COMMENT#{created}#{id}")
+/// Comment ids are derived from what was submitted (see `comments::comment_id`), so the
+/// sort key is the id alone: the same form sent twice lands on the same key.
+pub fn comment_sk(id: &str) -> String {
+    format!("COMMENT#{id}")
 }
 
 pub const COMMENT_SK_PREFIX: &str = "COMMENT#";
@@ -80,7 +85,7 @@ impl Comment {
             };
         item.retain(|_, v| !v.is_null());
         item.insert("pk".into(), post_pk(&self.post).into());
-        item.insert("sk".into(), comment_sk(&self.created, &self.id).into());
+        item.insert("sk".into(), comment_sk(&self.id).into());
         item.insert(
             "gsi1pk".into(),
             format!("COMMENTS#{}", self.status.as_str()).into(),
@@ -111,5 +116,29 @@ pub async fn approved_comments(
             out.push(Comment::from_item(item)?);
         }
     }
+    out.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
     Ok(out)
+}
+
+/// Posts whose published comments a set of record changes affects: a comment became
+/// approved, an approved one changed or was deleted.
+pub fn posts_with_changed_comments(
+    changes: &[crate::ports::ItemChange],
+) -> std::collections::BTreeSet<String> {
+    let approved = |i: &Option<Item>| {
+        i.as_ref().is_some_and(|i| {
+            i.get("type").and_then(Value::as_str) == Some("comment")
+                && i.get("status").and_then(Value::as_str) == Some("approved")
+        })
+    };
+    let post = |i: &Option<Item>| {
+        i.as_ref()
+            .and_then(|i| i.get("post").and_then(Value::as_str))
+            .map(str::to_string)
+    };
+    changes
+        .iter()
+        .filter(|c| (approved(&c.old) || approved(&c.new)) && c.old != c.new)
+        .filter_map(|c| post(&c.new).or_else(|| post(&c.old)))
+        .collect()
 }

@@ -352,6 +352,7 @@ impl Renderer<'_> {
             published: &'a str,
             published_human: String,
             updated: Option<String>,
+            updated_human: Option<String>,
             summary: String,
             tags: &'a [String],
             body_html: String,
@@ -374,6 +375,7 @@ impl Renderer<'_> {
                 published: &published,
                 published_human: human_date(post.published),
                 updated: post.updated.map(rfc3339),
+                updated_human: post.updated.map(human_date),
                 summary: post
                     .summary
                     .clone()

@@ -2,9 +2,12 @@
 //! - an S3 notification (content bucket put/delete): an incremental build of those keys;
 //! - a scheduled event (EventBridge, daily): a full build, which also refreshes form tokens.
 
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::s3::S3Event;
 use serde_json::Value;
+use shared::adapters::aws::changes_from_stream;
 use shared::build::{BuildError, BuildReport, Builder, ContentEvent};
+use shared::records::posts_with_changed_comments;
 use tracing::info;
 
 #[derive(Debug, thiserror::Error)]
@@ -20,6 +23,8 @@ pub enum RenderError {
 pub enum RenderRequest {
     Changes(Vec<ContentEvent>),
     FullBuild,
+    /// Posts whose published comments changed (from the DynamoDB stream).
+    Comments(Vec<String>),
 }
 
 /// S3 sends keys URL-encoded, with `+` for a space.
@@ -32,6 +37,19 @@ pub fn decode_key(raw: &str) -> String {
 
 /// Classify the raw event payload.
 pub fn parse_event(payload: Value) -> Result<RenderRequest, RenderError> {
+    let from_dynamodb = payload
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str)
+        == Some("aws:dynamodb");
+    if from_dynamodb {
+        let event: StreamEvent = serde_json::from_value(payload)
+            .map_err(|e| RenderError::UnknownEvent(format!("DynamoDB stream event: {e}")))?;
+        let changes =
+            changes_from_stream(&event).map_err(|e| RenderError::UnknownEvent(e.to_string()))?;
+        return Ok(RenderRequest::Comments(
+            posts_with_changed_comments(&changes).into_iter().collect(),
+        ));
+    }
     if payload.get("Records").is_some() {
         let event: S3Event = serde_json::from_value(payload)
             .map_err(|e| RenderError::UnknownEvent(format!("S3 event: {e}")))?;
@@ -63,6 +81,22 @@ pub fn parse_event(payload: Value) -> Result<RenderRequest, RenderError> {
     ))
 }
 
+/// Re-render the pages of posts whose published comments changed.
+pub async fn comments_changed(
+    builder: &Builder,
+    slugs: &[String],
+) -> Result<BuildReport, BuildError> {
+    let mut report = BuildReport::default();
+    for slug in slugs {
+        let r = builder.comments_changed(slug).await?;
+        info!(post = %slug, written = r.written.len(), "comments re-rendered");
+        report.written.extend(r.written);
+        report.unchanged += r.unchanged;
+        report.errors.extend(r.errors);
+    }
+    Ok(report)
+}
+
 pub async fn handle(builder: &Builder, payload: Value) -> Result<BuildReport, RenderError> {
     let report = match parse_event(payload)? {
         RenderRequest::Changes(changes) => {
@@ -70,6 +104,7 @@ pub async fn handle(builder: &Builder, payload: Value) -> Result<BuildReport, Re
             builder.apply(&changes).await?
         }
         RenderRequest::FullBuild => builder.full_build().await?,
+        RenderRequest::Comments(slugs) => comments_changed(builder, &slugs).await?,
     };
     for e in &report.errors {
         tracing::error!(error = %e, "content not published");
@@ -104,6 +139,11 @@ mod tests {
             }
             let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
             let req = parse_event(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+            if let RenderRequest::Comments(slugs) = &req {
+                if name.contains("approved") {
+                    assert!(!slugs.is_empty(), "{name}: an approval re-renders its post");
+                }
+            }
             if let RenderRequest::Changes(c) = &req {
                 assert!(!c.is_empty(), "{name} has no records");
                 assert!(

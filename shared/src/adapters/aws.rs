@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_s3::primitives::ByteStream;
 
 use crate::layout::ObjectMeta;
-use crate::ports::{BlobStore, Condition, Item, ItemStore, StoreError};
+use crate::ports::{BlobStore, Condition, Item, ItemChange, ItemStore, StoreError};
 
 /// Shared SDK configuration from the environment (region, credentials, and
 /// `AWS_ENDPOINT_URL` for moto in tests).
@@ -26,6 +26,10 @@ pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
 
 pub fn dynamodb_client(cfg: &aws_config::SdkConfig) -> aws_sdk_dynamodb::Client {
     aws_sdk_dynamodb::Client::new(cfg)
+}
+
+pub fn ses_client(cfg: &aws_config::SdkConfig) -> aws_sdk_sesv2::Client {
+    aws_sdk_sesv2::Client::new(cfg)
 }
 
 fn sdk_err(e: impl std::error::Error) -> StoreError {
@@ -390,4 +394,28 @@ impl DynamoItemStore {
         }
         Ok(out)
     }
+}
+
+/// The records of a DynamoDB stream event as changes (old and new images).
+pub fn changes_from_stream(
+    event: &aws_lambda_events::event::dynamodb::Event,
+) -> Result<Vec<ItemChange>, StoreError> {
+    let image = |i: &serde_dynamo::Item| -> Result<Option<Item>, StoreError> {
+        if i.is_empty() {
+            return Ok(None);
+        }
+        serde_dynamo::from_item(i.clone())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("stream image: {e}")))
+    };
+    event
+        .records
+        .iter()
+        .map(|r| {
+            Ok(ItemChange {
+                old: image(&r.change.old_image)?,
+                new: image(&r.change.new_image)?,
+            })
+        })
+        .collect()
 }

@@ -15,18 +15,12 @@ use redb::{Database, ReadableTable, TableDefinition};
 use serde_json::Value;
 use tokio::sync::{broadcast, oneshot};
 
+pub use crate::ports::ItemChange;
 use crate::ports::{Condition, Item, ItemStore, StoreError};
 
 const ITEMS: TableDefinition<&str, &[u8]> = TableDefinition::new("items");
 /// `gsi1pk \0 gsi1sk \0 pk \0 sk` → `pk \0 sk`.
 const GSI1: TableDefinition<&str, &str> = TableDefinition::new("gsi1");
-
-/// One committed change, as a DynamoDB stream record carries it (old and new image).
-#[derive(Debug, Clone, PartialEq)]
-pub struct ItemChange {
-    pub old: Option<Item>,
-    pub new: Option<Item>,
-}
 
 enum Op {
     Put(Item, Condition, oneshot::Sender<Result<bool, StoreError>>),

@@ -1,0 +1,215 @@
+//! `POST /posts/{slug}/comments`, from the page's form (urlencoded) or from script (JSON).
+//!
+//! Checks run cheapest first: the fields, the honeypot, the signed form token, that the post
+//! exists, the rate limit for the client IP (from the request context, never a header), and
+//! hCaptcha. An accepted comment is stored once as pending (a conditional put), and the
+//! spam-verification function takes it from the stream. A form post gets 303 back to the
+//! post; JSON gets 202 and the id. A refused form post gets the post page again, each error
+//! beside its field and the visitor's text kept.
+
+use std::sync::Arc;
+
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use shared::build::Pages;
+use shared::comments::{self, FieldErrors};
+use shared::content::Post;
+use shared::guard::{Guard, Refusal};
+use shared::ports::{Clock, ItemStore};
+use shared::render::FormState;
+use shared::web::{self, FormData};
+use tracing::{info, warn};
+
+pub struct Deps {
+    pub guard: Guard,
+    pub pages: Pages,
+    pub records: Arc<dyn ItemStore>,
+    pub clock: Arc<dyn Clock>,
+}
+
+/// The fields a visitor typed, kept when the form is shown again.
+const KEPT_FIELDS: [&str; 5] = ["name", "email", "website", "body", "parent"];
+
+fn form_name(slug: &str) -> String {
+    format!("comment:{slug}")
+}
+
+/// The slug from the route parameter, or from the path when running without API Gateway's
+/// parameter map.
+fn slug_of(req: &Request) -> Option<String> {
+    web::path_param(req, "slug").or_else(|| {
+        let path = req.uri().path();
+        let rest = path.strip_prefix("/posts/")?;
+        rest.strip_suffix("/comments").map(str::to_string)
+    })
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let json_wanted = web::wants_json(&req);
+    let Some(slug) = slug_of(&req).filter(|s| shared::layout::is_valid_slug(s)) else {
+        return web::text(404, "no such post");
+    };
+    let form = match web::parse_form(&req) {
+        Ok(f) => f,
+        Err(e) => return refuse_plain(json_wanted, e.status(), &e.to_string()),
+    };
+    let ip = web::client_ip(&req);
+
+    let input = match comments::validate(&form) {
+        Ok(i) => i,
+        Err(errors) => return reshow(deps, json_wanted, &slug, &form, 422, errors, None).await,
+    };
+    if let Err(r) = deps
+        .guard
+        .honeypot(&form)
+        .and_then(|_| deps.guard.token(&form_name(&slug), &form))
+    {
+        return refused(deps, json_wanted, &slug, &form, r).await;
+    }
+    let post = match deps.pages.post(&slug).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return refuse_plain(
+                json_wanted,
+                404,
+                "there is no post at this address to comment on",
+            )
+        }
+        Err(e) => {
+            warn!(error = %e, "post lookup failed");
+            return refuse_plain(
+                json_wanted,
+                503,
+                "we could not store your comment just now; please try again in a few minutes",
+            );
+        }
+    };
+    if let Err(r) = deps.guard.rate("comment", ip.as_deref()).await {
+        return refused(deps, json_wanted, &slug, &form, r).await;
+    }
+    if let Err(r) = deps.guard.captcha(&form, ip.as_deref()).await {
+        return refused(deps, json_wanted, &slug, &form, r).await;
+    }
+    if let Some(parent) = &input.parent {
+        match comments::get(deps.records.as_ref(), &slug, parent).await {
+            Ok(Some(p)) if p.status == shared::records::CommentStatus::Approved => {}
+            Ok(_) => {
+                let errors = FieldErrors::from([(
+                    "parent".to_string(),
+                    "The comment you are replying to does not exist.".to_string(),
+                )]);
+                return reshow(deps, json_wanted, &slug, &form, 422, errors, None).await;
+            }
+            Err(e) => return refused(deps, json_wanted, &slug, &form, Refusal::Store(e)).await,
+        }
+    }
+
+    let comment = comments::new_pending(
+        &deps.guard.signer,
+        &slug,
+        &input,
+        deps.clock.now(),
+        deps.guard.ip_hash(ip.as_deref()),
+    );
+    match comments::store_pending(deps.records.as_ref(), &comment).await {
+        Ok(first) => {
+            info!(comment = %comment.id, post = %slug, duplicate = !first, "comment stored as pending")
+        }
+        Err(e) => return refused(deps, json_wanted, &slug, &form, Refusal::Store(e)).await,
+    }
+    if json_wanted {
+        web::json(202, &json!({ "id": comment.id, "status": "pending" }))
+    } else {
+        let base = match deps.pages.config().await {
+            Ok(c) => c.base_url,
+            Err(_) => "/".into(),
+        };
+        accepted_redirect(&base, &post)
+    }
+}
+
+/// Back to the post, at the notice that the theme shows for `#awaiting-moderation`
+/// (a CSS `:target`, so it works without JavaScript).
+fn accepted_redirect(base_url: &str, post: &Post) -> Response<Body> {
+    web::redirect(&format!(
+        "{base_url}posts/{}/#awaiting-moderation",
+        post.slug
+    ))
+}
+
+fn refuse_plain(json_wanted: bool, status: u16, msg: &str) -> Response<Body> {
+    if json_wanted {
+        web::json(status, &json!({ "errors": { "form": msg } }))
+    } else {
+        web::text(status, msg)
+    }
+}
+
+async fn refused(
+    deps: &Deps,
+    json_wanted: bool,
+    slug: &str,
+    form: &FormData,
+    r: Refusal,
+) -> Response<Body> {
+    if let Refusal::Store(e) = &r {
+        warn!(error = %e, "records store unavailable");
+    }
+    let errors = FieldErrors::from([(r.field().to_string(), r.to_string())]);
+    // Form-wide reasons (token, rate limit, storage) have no field to sit beside.
+    let notice = Some(format!("Your comment has not been sent yet: {r}."));
+    reshow(deps, json_wanted, slug, form, r.status(), errors, notice).await
+}
+
+/// The post page again with the errors beside their fields and the visitor's text kept
+/// (and a fresh form token), or the errors as JSON.
+async fn reshow(
+    deps: &Deps,
+    json_wanted: bool,
+    slug: &str,
+    form: &FormData,
+    status: u16,
+    errors: FieldErrors,
+    notice: Option<String>,
+) -> Response<Body> {
+    if json_wanted {
+        return web::json(status, &json!({ "errors": errors }));
+    }
+    let post = match deps.pages.post(slug).await {
+        Ok(Some(p)) => p,
+        _ => {
+            return web::text(
+                status,
+                &errors.values().cloned().collect::<Vec<_>>().join("\n"),
+            )
+        }
+    };
+    let state = FormState {
+        errors: errors.into_iter().collect(),
+        values: KEPT_FIELDS
+            .iter()
+            .map(|k| (k.to_string(), form.get(k).to_string()))
+            .collect(),
+        notice: notice
+            .or_else(|| Some("Your comment has not been sent yet: please see below.".into())),
+    };
+    let token = deps
+        .guard
+        .signer
+        .form_token(&form_name(slug), deps.clock.now());
+    match deps.pages.post_with_form(&post, &token, &state).await {
+        Ok(page) => web::html(status, page),
+        Err(e) => {
+            warn!(error = %e, "could not render the form page");
+            web::text(
+                status,
+                &state
+                    .errors
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+        }
+    }
+}

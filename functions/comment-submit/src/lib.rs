@@ -1,0 +1,2 @@
+//! The comment submission function.
+pub mod handler;

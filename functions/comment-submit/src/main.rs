@@ -1,0 +1,56 @@
+//! Wiring only: clients and configuration built once, then requests served.
+
+use std::sync::Arc;
+
+use comment_submit::handler::{handle, Deps};
+use lambda_http::{run, service_fn, Error, Request};
+use shared::adapters::aws::{dynamodb_client, s3_client, sdk_config, DynamoItemStore, S3BlobStore};
+use shared::adapters::captcha::HcaptchaVerifier;
+use shared::build::Pages;
+use shared::guard::Guard;
+use shared::ports::SystemClock;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let env = shared::env::Env::from_process()?;
+    let sdk = sdk_config().await;
+    let s3 = s3_client(&sdk);
+    let records = Arc::new(DynamoItemStore::new(
+        dynamodb_client(&sdk),
+        env.require("TABLE_NAME")?,
+    ));
+    let clock = Arc::new(SystemClock);
+    let deps = Arc::new(Deps {
+        guard: Guard {
+            signer: env.signer()?,
+            records: records.clone(),
+            captcha: Arc::new(HcaptchaVerifier::new(
+                &env.captcha_secret()?,
+                env.get("HCAPTCHA_VERIFY_URL"),
+            )?),
+            clock: clock.clone(),
+            rate_limit: env.rate_limit()?,
+        },
+        pages: Pages {
+            content: Arc::new(S3BlobStore::new(
+                s3.clone(),
+                env.require("CONTENT_BUCKET")?,
+                "",
+            )),
+            state: Arc::new(S3BlobStore::new(
+                s3,
+                env.require("CONTENT_BUCKET")?,
+                env.get_or("STATE_PREFIX", "_state/"),
+            )),
+            records: records.clone(),
+        },
+        records,
+        clock,
+    });
+    run(service_fn(move |req: Request| {
+        let deps = deps.clone();
+        async move { Ok::<_, Error>(handle(&deps, req).await) }
+    }))
+    .await
+}

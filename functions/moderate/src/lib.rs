@@ -1,0 +1,2 @@
+//! The moderation function.
+pub mod handler;

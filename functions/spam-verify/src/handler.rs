@@ -1,0 +1,193 @@
+//! Second-layer spam verification. Takes record changes (the DynamoDB stream on AWS, the
+//! embedded store's change feed locally), scores each comment that has just become pending,
+//! stores the verdict with the rules that fired, and mails the moderator about held ones.
+//! Also re-scores a comment on demand (`{"rescore": "<comment id>"}`).
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use shared::build::Pages;
+use shared::comments;
+use shared::forms::Signer;
+use shared::mail::Mail;
+use shared::moderation::{self, Action};
+use shared::ports::{BlobStore, Clock, ItemChange, ItemStore, Mailer, StoreError};
+use shared::records::{Comment, CommentStatus};
+use shared::spam::{self, Blocklist, History, Submission};
+use tracing::{info, warn};
+
+pub struct Deps {
+    pub records: Arc<dyn ItemStore>,
+    /// The content store, for `blocklist.txt`.
+    pub content: Arc<dyn BlobStore>,
+    pub pages: Pages,
+    pub mailer: Arc<dyn Mailer>,
+    pub signer: Signer,
+    pub clock: Arc<dyn Clock>,
+    pub mail_from: String,
+    pub moderator: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("comment {0} not found")]
+    NotFound(String),
+}
+
+/// Comments that have just become pending in these changes.
+pub fn newly_pending(changes: &[ItemChange]) -> Vec<Comment> {
+    let status = |i: &Option<shared::ports::Item>| {
+        i.as_ref()
+            .and_then(|i| i.get("status").and_then(Value::as_str).map(str::to_string))
+    };
+    changes
+        .iter()
+        .filter(|c| {
+            c.new
+                .as_ref()
+                .and_then(|i| i.get("type"))
+                .and_then(Value::as_str)
+                == Some("comment")
+        })
+        .filter(|c| {
+            status(&c.new).as_deref() == Some("pending")
+                && status(&c.old).as_deref() != Some("pending")
+        })
+        .filter_map(|c| c.new.as_ref().and_then(|i| Comment::from_item(i).ok()))
+        .collect()
+}
+
+/// Score every newly pending comment; returns the verdicts.
+pub async fn on_changes(
+    deps: &Deps,
+    changes: &[ItemChange],
+) -> Result<Vec<(String, CommentStatus)>, VerifyError> {
+    let pending = newly_pending(changes);
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let blocklist = load_blocklist(deps).await?;
+    let mut out = Vec::new();
+    for c in pending {
+        out.push((c.id.clone(), verify_one(deps, &blocklist, c).await?));
+    }
+    Ok(out)
+}
+
+/// Score one comment again, whatever its status (e.g. after the blocklist changed).
+pub async fn rescore(deps: &Deps, id: &str) -> Result<CommentStatus, VerifyError> {
+    let comment = comments::find(deps.records.as_ref(), id)
+        .await?
+        .ok_or_else(|| VerifyError::NotFound(id.into()))?;
+    let blocklist = load_blocklist(deps).await?;
+    verify_one(deps, &blocklist, comment).await
+}
+
+async fn load_blocklist(deps: &Deps) -> Result<Blocklist, StoreError> {
+    Ok(
+        match deps.content.get(shared::layout::content::BLOCKLIST).await? {
+            Some(b) => Blocklist::parse(&String::from_utf8_lossy(&b)),
+            None => Blocklist::default(),
+        },
+    )
+}
+
+async fn verify_one(
+    deps: &Deps,
+    blocklist: &Blocklist,
+    comment: Comment,
+) -> Result<CommentStatus, VerifyError> {
+    let store = deps.records.as_ref();
+    let history = History {
+        duplicate: comments::is_duplicate(store, &deps.signer, &comment, deps.clock.now()).await?,
+        trusted_author: match &comment.email_hash {
+            Some(h) => comments::is_trusted(store, h).await?,
+            None => false,
+        },
+    };
+    let verdict = spam::verify(
+        &Submission {
+            author: &comment.author,
+            website: comment.website.as_deref(),
+            body: &comment.body_md,
+        },
+        blocklist,
+        history,
+    );
+    let mut scored = comment.clone();
+    scored.spam_rules = verdict.hits.clone();
+    // Keep the status it was read with, then move it: the move is conditional on that status,
+    // so a moderator acting meanwhile wins.
+    scored.status = comment.status;
+    store
+        .put(
+            scored.to_item()?,
+            shared::ports::Condition::Equals {
+                attr: "status".into(),
+                value: comment.status.as_str().into(),
+            },
+        )
+        .await?;
+    let moved = if verdict.status == comment.status {
+        true
+    } else {
+        comments::set_status(store, &scored, verdict.status).await?
+    };
+    info!(comment = %comment.id, post = %comment.post, verdict = verdict.status.as_str(), score = verdict.score, rules = ?verdict.hits.iter().map(|h| h.rule.as_str()).collect::<Vec<_>>(), moved, "comment verified");
+    if moved && verdict.status == CommentStatus::Held {
+        if let Err(e) = notify_moderator(deps, &scored).await {
+            // The comment is safely held; the command line lists it even without the mail.
+            warn!(error = %e, comment = %comment.id, "moderator not notified");
+        }
+    }
+    Ok(verdict.status)
+}
+
+async fn notify_moderator(
+    deps: &Deps,
+    c: &Comment,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let config = deps.pages.config().await?;
+    let title = match deps.pages.post(&c.post).await? {
+        Some(p) => p.title,
+        None => c.post.clone(),
+    };
+    let now = deps.clock.now();
+    let link = |a: Action| {
+        format!(
+            "{}/moderate?token={}",
+            config.api_url,
+            moderation::make_link(&deps.signer, a, c, now)
+        )
+    };
+    let rules = c
+        .spam_rules
+        .iter()
+        .map(|h| format!("  - {} ({:+}): {}", h.rule, h.points, h.detail))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let text = format!(
+        "A comment on “{title}” is waiting for you.\n\nFrom: {author}\nWebsite: {site}\nPosted: {created}\n\n{body}\n\nWhy it was held:\n{rules}\n\nApprove: {approve}\n\nMark as spam: {spam}\n\nDelete: {delete}\n\nEach link opens a page where you confirm; links work once and expire in 7 days.\nOn the command line: site comments approve {id}\n",
+        author = c.author,
+        site = c.website.as_deref().unwrap_or("-"),
+        created = c.created,
+        body = c.body_md,
+        approve = link(Action::Approve),
+        spam = link(Action::Spam),
+        delete = link(Action::Delete),
+        id = c.id,
+    );
+    let mail = Mail {
+        from: deps.mail_from.clone(),
+        to: deps.moderator.clone(),
+        subject: format!("Comment to moderate on “{title}”"),
+        text,
+        unsubscribe_url: None,
+    };
+    deps.mailer
+        .send(&mail.to_outgoing(now, &format!("moderate-{}-{}", c.id, now.unix_timestamp())))
+        .await?;
+    Ok(())
+}

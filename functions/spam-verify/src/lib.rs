@@ -1,0 +1,2 @@
+//! The spam-verification function.
+pub mod handler;

@@ -1,0 +1,63 @@
+//! Wiring only: clients built once, then stream batches (or re-score requests) served.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use lambda_runtime::{service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+use shared::adapters::aws::{
+    changes_from_stream, dynamodb_client, s3_client, sdk_config, ses_client, DynamoItemStore,
+    S3BlobStore,
+};
+use shared::adapters::mail::SesMailer;
+use shared::build::Pages;
+use shared::ports::SystemClock;
+use spam_verify::handler::{on_changes, rescore, Deps};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let env = shared::env::Env::from_process()?;
+    let sdk = sdk_config().await;
+    let s3 = s3_client(&sdk);
+    let records = Arc::new(DynamoItemStore::new(
+        dynamodb_client(&sdk),
+        env.require("TABLE_NAME")?,
+    ));
+    let content = Arc::new(S3BlobStore::new(
+        s3.clone(),
+        env.require("CONTENT_BUCKET")?,
+        "",
+    ));
+    let deps = Arc::new(Deps {
+        pages: Pages {
+            content: content.clone(),
+            state: Arc::new(S3BlobStore::new(
+                s3,
+                env.require("CONTENT_BUCKET")?,
+                env.get_or("STATE_PREFIX", "_state/"),
+            )),
+            records: records.clone(),
+        },
+        records,
+        content,
+        mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
+        signer: env.signer()?,
+        clock: Arc::new(SystemClock),
+        mail_from: env.require("MAIL_FROM")?,
+        moderator: env.require("MODERATOR_EMAIL")?,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let deps = deps.clone();
+        async move {
+            if let Some(id) = event.payload.get("rescore").and_then(Value::as_str) {
+                let status = rescore(&deps, id).await?;
+                return Ok::<_, Error>(json!({ "id": id, "status": status.as_str() }));
+            }
+            let stream: StreamEvent = serde_json::from_value(event.payload)?;
+            let verdicts = on_changes(&deps, &changes_from_stream(&stream)?).await?;
+            Ok(json!({ "verified": verdicts.len() }))
+        }
+    }))
+    .await
+}

@@ -1,0 +1,419 @@
+//! Comments: what a submission must look like, how it becomes a pending record, and the
+//! moves a comment makes afterwards (verified, approved, marked spam, deleted). Written
+//! once over the records store port.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+
+use crate::content::rfc3339;
+use crate::forms::Signer;
+use crate::markdown::{comment_to_html, is_safe_url};
+use crate::ports::{Condition, ItemStore, StoreError};
+use crate::records::{comment_sk, post_pk, Comment, CommentKind, CommentStatus};
+use crate::web::FormData;
+
+pub const MAX_NAME: usize = 100;
+pub const MAX_EMAIL: usize = 254;
+pub const MAX_WEBSITE: usize = 300;
+pub const MAX_BODY: usize = 5000;
+
+/// Field name → what is wrong with it.
+pub type FieldErrors = BTreeMap<String, String>;
+
+/// A submission that passed validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommentInput {
+    pub name: String,
+    pub email: String,
+    pub website: Option<String>,
+    pub body: String,
+    pub parent: Option<String>,
+}
+
+/// A plausible address: one `@`, a local part, a dotted domain, no spaces or controls.
+/// (Deliverability is not checked: comment addresses are never mailed.)
+pub fn is_valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && local.len() <= 64
+        && !local.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && domain
+            .split('.')
+            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
+        && !email
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == '"')
+}
+
+/// Check every field; refuse, never truncate.
+pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let name = form.get("name").trim();
+    let email = form.get("email").trim();
+    let website = form.get("website").trim();
+    let body = form.get("body").trim();
+    let parent = form.get("parent").trim();
+    if name.is_empty() {
+        errors.insert("name".into(), "Please give your name.".into());
+    } else if name.chars().count() > MAX_NAME {
+        errors.insert(
+            "name".into(),
+            format!("Your name is longer than {MAX_NAME} characters."),
+        );
+    } else if name.chars().any(char::is_control) {
+        errors.insert(
+            "name".into(),
+            "Your name contains characters we cannot show.".into(),
+        );
+    }
+    if email.is_empty() {
+        errors.insert(
+            "email".into(),
+            "Please give your e-mail address (it is never published).".into(),
+        );
+    } else if email.len() > MAX_EMAIL {
+        errors.insert(
+            "email".into(),
+            format!("The e-mail address is longer than {MAX_EMAIL} characters."),
+        );
+    } else if !is_valid_email(email) {
+        errors.insert(
+            "email".into(),
+            "That does not look like an e-mail address.".into(),
+        );
+    }
+    if website.chars().count() > MAX_WEBSITE {
+        errors.insert(
+            "website".into(),
+            format!("The web address is longer than {MAX_WEBSITE} characters."),
+        );
+    } else if !website.is_empty() {
+        match url::Url::parse(website) {
+            Ok(u)
+                if matches!(u.scheme(), "http" | "https")
+                    && u.host().is_some()
+                    && is_safe_url(website) => {}
+            _ => {
+                errors.insert(
+                    "website".into(),
+                    "A web address starts with http:// or https://.".into(),
+                );
+            }
+        }
+    }
+    if body.is_empty() {
+        errors.insert("body".into(), "Please write your comment.".into());
+    } else if body.chars().count() > MAX_BODY {
+        errors.insert(
+            "body".into(),
+            format!(
+                "Your comment is {} characters; the limit is {MAX_BODY}.",
+                body.chars().count()
+            ),
+        );
+    }
+    if !parent.is_empty()
+        && !(parent.len() <= 40 && parent.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        errors.insert(
+            "parent".into(),
+            "The comment you are replying to does not exist.".into(),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(CommentInput {
+        name: name.to_string(),
+        email: email.to_string(),
+        website: (!website.is_empty()).then(|| website.to_string()),
+        body: body.to_string(),
+        parent: (!parent.is_empty()).then(|| parent.to_string()),
+    })
+}
+
+/// Addresses are compared without case and surrounding space.
+pub fn normalise_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// The id: a keyed hash of what was submitted, so the same form sent twice is one comment.
+pub fn comment_id(signer: &Signer, post: &str, input: &CommentInput) -> String {
+    let key = format!(
+        "{post}\u{0}{}\u{0}{}\u{0}{}",
+        normalise_email(&input.email),
+        input.parent.as_deref().unwrap_or(""),
+        input.body
+    );
+    signer.keyed_hash("comment-id", &key)[..20].to_string()
+}
+
+/// A new pending comment. The e-mail address and IP are kept only as keyed hashes.
+pub fn new_pending(
+    signer: &Signer,
+    post: &str,
+    input: &CommentInput,
+    now: OffsetDateTime,
+    ip_hash: String,
+) -> Comment {
+    Comment {
+        id: comment_id(signer, post, input),
+        post: post.to_string(),
+        parent: input.parent.clone(),
+        author: input.name.clone(),
+        website: input.website.clone(),
+        body_md: input.body.clone(),
+        body_html: comment_to_html(&input.body),
+        status: CommentStatus::Pending,
+        kind: CommentKind::Comment,
+        created: rfc3339(now),
+        email_hash: Some(signer.keyed_hash("email", &normalise_email(&input.email))),
+        ip_hash: Some(ip_hash),
+        spam_rules: Vec::new(),
+    }
+}
+
+/// Store a pending comment once. `Ok(false)`: it was already stored (a double submission).
+pub async fn store_pending(store: &dyn ItemStore, comment: &Comment) -> Result<bool, StoreError> {
+    store.put(comment.to_item()?, Condition::NotExists).await
+}
+
+pub async fn get(
+    store: &dyn ItemStore,
+    post: &str,
+    id: &str,
+) -> Result<Option<Comment>, StoreError> {
+    store
+        .get(&post_pk(post), &comment_sk(id))
+        .await?
+        .map(|i| Comment::from_item(&i))
+        .transpose()
+}
+
+/// Find a comment by id alone (the command line and moderation links), through the status
+/// index.
+pub async fn find(store: &dyn ItemStore, id: &str) -> Result<Option<Comment>, StoreError> {
+    for status in [
+        CommentStatus::Held,
+        CommentStatus::Pending,
+        CommentStatus::Approved,
+        CommentStatus::Spam,
+    ] {
+        for item in store
+            .query_gsi1(&format!("COMMENTS#{}", status.as_str()), "")
+            .await?
+        {
+            if item.get("id").and_then(Value::as_str) == Some(id) {
+                return Ok(Some(Comment::from_item(&item)?));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Comments with a status, oldest first.
+pub async fn with_status(
+    store: &dyn ItemStore,
+    status: CommentStatus,
+) -> Result<Vec<Comment>, StoreError> {
+    store
+        .query_gsi1(&format!("COMMENTS#{}", status.as_str()), "")
+        .await?
+        .iter()
+        .map(Comment::from_item)
+        .collect()
+}
+
+/// Move a comment from the status it was read with to `to`, unless someone else moved it
+/// first. `Ok(false)`: it had changed meanwhile (or is gone).
+pub async fn set_status(
+    store: &dyn ItemStore,
+    comment: &Comment,
+    to: CommentStatus,
+) -> Result<bool, StoreError> {
+    let mut updated = comment.clone();
+    updated.status = to;
+    let ok = store
+        .put(
+            updated.to_item()?,
+            Condition::Equals {
+                attr: "status".into(),
+                value: json!(comment.status.as_str()),
+            },
+        )
+        .await?;
+    if ok && to == CommentStatus::Approved && comment.status != CommentStatus::Approved {
+        if let Some(h) = &comment.email_hash {
+            // Remember that this author has an approved comment: later ones are trusted.
+            store
+                .increment(&format!("AUTHOR#{h}"), "APPROVED", 1, i64::MAX / 2)
+                .await?;
+        }
+    }
+    Ok(ok)
+}
+
+pub async fn delete(store: &dyn ItemStore, comment: &Comment) -> Result<bool, StoreError> {
+    Ok(store
+        .delete(
+            &post_pk(&comment.post),
+            &comment_sk(&comment.id),
+            Condition::Always,
+        )
+        .await?
+        .is_some())
+}
+
+/// Has this author (keyed e-mail hash) had a comment approved before?
+pub async fn is_trusted(store: &dyn ItemStore, email_hash: &str) -> Result<bool, StoreError> {
+    Ok(store
+        .get(&format!("AUTHOR#{email_hash}"), "APPROVED")
+        .await?
+        .and_then(|i| i.get("count").and_then(Value::as_i64))
+        .is_some_and(|n| n > 0))
+}
+
+/// How long a comment's text counts as "recent" for the duplicate rule.
+pub const DUPLICATE_WINDOW_SECS: i64 = 7 * 86_400;
+
+/// Record this comment's text; true if another comment had the same text within the window.
+pub async fn is_duplicate(
+    store: &dyn ItemStore,
+    signer: &Signer,
+    comment: &Comment,
+    now: OffsetDateTime,
+) -> Result<bool, StoreError> {
+    let normalised: String = comment
+        .body_md
+        .to_lowercase()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let pk = format!("BODY#{}", signer.keyed_hash("body", &normalised));
+    let expires = now.unix_timestamp() + DUPLICATE_WINDOW_SECS;
+    if let Some(existing) = store.get(&pk, "SEEN").await? {
+        let other = existing
+            .get("comment")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let live = existing
+            .get("expires_at")
+            .and_then(Value::as_i64)
+            .is_some_and(|e| e > now.unix_timestamp());
+        if other != comment.id && live {
+            return Ok(true);
+        }
+    }
+    let item = json!({"pk": pk, "sk": "SEEN", "comment": comment.id, "expires_at": expires});
+    store
+        .put(
+            item.as_object().cloned().unwrap_or_default(),
+            Condition::Always,
+        )
+        .await?;
+    Ok(false)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(pairs: &[(&str, &str)]) -> FormData {
+        FormData(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn validation_names_each_bad_field_and_never_truncates() {
+        let long = "x".repeat(MAX_BODY + 1);
+        let errs = validate(&form(&[
+            ("name", ""),
+            ("email", "nope"),
+            ("website", "javascript:alert(1)"),
+            ("body", &long),
+        ]))
+        .unwrap_err();
+        assert_eq!(
+            errs.keys().collect::<Vec<_>>(),
+            ["body", "email", "name", "website"]
+        );
+        assert!(errs["body"].contains("5001"));
+        let ok = validate(&form(&[
+            ("name", " Ann "),
+            ("email", "Ann@Example.org"),
+            ("body", "Hi"),
+            ("website", "https://ann.example"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.name, "Ann");
+        assert_eq!(ok.website.as_deref(), Some("https://ann.example"));
+        assert!(validate(&form(&[
+            ("name", &"n".repeat(101)),
+            ("email", "a@b.co"),
+            ("body", "x")
+        ]))
+        .unwrap_err()
+        .contains_key("name"));
+        assert!(validate(&form(&[
+            ("name", "a"),
+            ("email", &format!("{}@b.co", "a".repeat(250))),
+            ("body", "x")
+        ]))
+        .unwrap_err()
+        .contains_key("email"));
+    }
+
+    #[test]
+    fn emails() {
+        for good in ["a@b.co", "first.last+tag@sub.example.org"] {
+            assert!(is_valid_email(good), "{good}");
+        }
+        for bad in [
+            "", "a", "a@b", "a@.b", "a b@c.d", "<a@b.c>", "a@b..c", "a@b.c\n",
+        ] {
+            assert!(!is_valid_email(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_same_submission_gets_the_same_id_and_no_clear_email() {
+        let signer = Signer::new(&[3u8; 32]).unwrap();
+        let input = validate(&form(&[
+            ("name", "Ann"),
+            ("email", "ann@example.org"),
+            ("body", "Hello"),
+        ]))
+        .unwrap();
+        let mut upper = input.clone();
+        upper.email = "ANN@example.org".into();
+        assert_eq!(
+            comment_id(&signer, "p", &input),
+            comment_id(&signer, "p", &upper)
+        );
+        assert_ne!(
+            comment_id(&signer, "p", &input),
+            comment_id(&signer, "q", &input)
+        );
+        let c = new_pending(
+            &signer,
+            "p",
+            &input,
+            OffsetDateTime::UNIX_EPOCH,
+            "iphash".into(),
+        );
+        let item = serde_json::to_string(&c.to_item().unwrap()).unwrap();
+        assert!(!item.contains("ann@example.org"), "{item}");
+        assert_eq!(c.status, CommentStatus::Pending);
+    }
+}

@@ -1,0 +1,205 @@
+//! Moderation: signed, expiring, single-use links mailed to the moderator, and the actions
+//! they (or the command line) take. A link only opens a confirmation page; the action is a
+//! POST, because mail scanners follow links.
+
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use time::OffsetDateTime;
+
+use crate::comments;
+use crate::forms::Signer;
+use crate::ports::{Condition, ItemStore, StoreError};
+use crate::records::{Comment, CommentStatus};
+
+/// How long a moderation link works.
+pub const LINK_LIFETIME_SECS: i64 = 7 * 86_400;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Approve,
+    Spam,
+    Delete,
+}
+
+impl Action {
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Approve => "Approve",
+            Self::Spam => "Mark as spam",
+            Self::Delete => "Delete",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "approve" => Some(Self::Approve),
+            "spam" => Some(Self::Spam),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// What a moderation link carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    #[serde(rename = "a")]
+    pub action: Action,
+    #[serde(rename = "p")]
+    pub post: String,
+    #[serde(rename = "i")]
+    pub id: String,
+    #[serde(rename = "e")]
+    pub expires: i64,
+    #[serde(rename = "n")]
+    pub nonce: String,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LinkError {
+    #[error("this moderation link is not valid (it may have been cut short by the mail program)")]
+    Invalid,
+    #[error("this moderation link has expired; use the command line or a newer mail")]
+    Expired,
+    #[error("this moderation link has already been used")]
+    Used,
+}
+
+impl LinkError {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Invalid => 400,
+            Self::Expired | Self::Used => 410,
+        }
+    }
+}
+
+const LABEL: &str = "moderate";
+
+pub fn make_link(
+    signer: &Signer,
+    action: Action,
+    comment: &Comment,
+    now: OffsetDateTime,
+) -> String {
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let link = Link {
+        action,
+        post: comment.post.clone(),
+        id: comment.id.clone(),
+        expires: now.unix_timestamp() + LINK_LIFETIME_SECS,
+        nonce: hex::encode(nonce),
+    };
+    signer.sign(
+        LABEL,
+        &serde_json::to_vec(&link).expect("a link serialises"),
+    )
+}
+
+/// Check a link's signature and age (not yet whether it was used).
+pub fn read_link(signer: &Signer, token: &str, now: OffsetDateTime) -> Result<Link, LinkError> {
+    let payload = signer
+        .verify(LABEL, token.trim())
+        .ok_or(LinkError::Invalid)?;
+    let link: Link = serde_json::from_slice(&payload).map_err(|_| LinkError::Invalid)?;
+    if link.expires < now.unix_timestamp() {
+        return Err(LinkError::Expired);
+    }
+    Ok(link)
+}
+
+/// Mark a link used; `Err(Used)` if it was used before. The record expires with the link.
+pub async fn consume(
+    store: &dyn ItemStore,
+    link: &Link,
+) -> Result<Result<(), LinkError>, StoreError> {
+    let item = json!({"pk": format!("MODLINK#{}", link.nonce), "sk": "USED", "expires_at": link.expires + 86_400});
+    let fresh = store
+        .put(
+            item.as_object().cloned().unwrap_or_default(),
+            Condition::NotExists,
+        )
+        .await?;
+    Ok(if fresh { Ok(()) } else { Err(LinkError::Used) })
+}
+
+/// What an action did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Done,
+    /// Already in that state, or changed by someone else meanwhile.
+    NoChange,
+    Gone,
+}
+
+pub async fn apply(
+    store: &dyn ItemStore,
+    post: &str,
+    id: &str,
+    action: Action,
+) -> Result<Outcome, StoreError> {
+    let Some(comment) = comments::get(store, post, id).await? else {
+        return Ok(Outcome::Gone);
+    };
+    let ok = match action {
+        Action::Delete => comments::delete(store, &comment).await?,
+        Action::Approve if comment.status == CommentStatus::Approved => false,
+        Action::Spam if comment.status == CommentStatus::Spam => false,
+        Action::Approve => comments::set_status(store, &comment, CommentStatus::Approved).await?,
+        Action::Spam => comments::set_status(store, &comment, CommentStatus::Spam).await?,
+    };
+    Ok(if ok { Outcome::Done } else { Outcome::NoChange })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    #[test]
+    fn links_are_signed_and_expire() {
+        let s = Signer::new(&[5u8; 32]).unwrap();
+        let now = datetime!(2026-11-20 10:00 UTC);
+        let c = Comment {
+            id: "abc".into(),
+            post: "p".into(),
+            parent: None,
+            author: "A".into(),
+            website: None,
+            body_md: "b".into(),
+            body_html: "b".into(),
+            status: CommentStatus::Held,
+            kind: Default::default(),
+            created: "2026-11-20T10:00:00Z".into(),
+            email_hash: None,
+            ip_hash: None,
+            spam_rules: vec![],
+        };
+        let t = make_link(&s, Action::Approve, &c, now);
+        let l = read_link(&s, &t, now).unwrap();
+        assert_eq!(
+            (l.action, l.post.as_str(), l.id.as_str()),
+            (Action::Approve, "p", "abc")
+        );
+        assert_eq!(
+            read_link(&s, &t, now + time::Duration::days(8)),
+            Err(LinkError::Expired)
+        );
+        assert_eq!(
+            read_link(&s, &t[..t.len() - 2], now),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            read_link(&Signer::new(&[6u8; 32]).unwrap(), &t, now),
+            Err(LinkError::Invalid)
+        );
+        assert_ne!(
+            make_link(&s, Action::Approve, &c, now),
+            t,
+            "each link has its own nonce"
+        );
+    }
+}

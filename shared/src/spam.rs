@@ -1,0 +1,289 @@
+//! Spam verification rules: pure and explainable. Each rule that fires is kept with the
+//! verdict, so a moderator (and the site owner) can see why a comment was held.
+//! hCaptcha already ran at submission; this is the second layer.
+
+use serde::{Deserialize, Serialize};
+
+use crate::records::CommentStatus;
+
+/// One rule that fired: its name, its points, and what it saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleHit {
+    pub rule: String,
+    pub points: i32,
+    pub detail: String,
+}
+
+/// At or above this, spam; above zero, held for a moderator; otherwise approved.
+pub const SPAM_AT: i32 = 4;
+
+/// The site owner's blocklist (`blocklist.txt` in the content bucket): one entry a line,
+/// `#` starts a comment; an entry with a dot and no spaces is a domain, others are words or
+/// phrases, matched case-insensitively.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Blocklist {
+    pub words: Vec<String>,
+    pub domains: Vec<String>,
+}
+
+impl Blocklist {
+    pub fn parse(text: &str) -> Self {
+        let mut b = Blocklist::default();
+        for line in text.lines() {
+            let entry = line.split('#').next().unwrap_or("").trim().to_lowercase();
+            if entry.is_empty() {
+                continue;
+            }
+            if entry.contains('.') && !entry.contains(' ') {
+                b.domains.push(entry.trim_start_matches("*.").to_string());
+            } else {
+                b.words.push(entry);
+            }
+        }
+        b
+    }
+}
+
+/// What the rules look at.
+pub struct Submission<'a> {
+    pub author: &'a str,
+    pub website: Option<&'a str>,
+    pub body: &'a str,
+}
+
+/// Facts from the records store.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct History {
+    /// The same text was posted recently (as another comment).
+    pub duplicate: bool,
+    /// The author (by keyed e-mail hash) has earlier approved comments.
+    pub trusted_author: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verdict {
+    pub status: CommentStatus,
+    pub score: i32,
+    pub hits: Vec<RuleHit>,
+}
+
+fn hosts_in(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, _) in text.match_indices("://") {
+        let rest = &text[i + 3..];
+        let host: String = rest
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
+        if !host.is_empty() {
+            out.push(host.to_lowercase());
+        }
+    }
+    for (i, _) in text.to_lowercase().match_indices("www.") {
+        let host: String = text[i..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
+            .collect();
+        let host = host.to_lowercase();
+        if !out.contains(&host) {
+            out.push(host);
+        }
+    }
+    out
+}
+
+fn domain_matches(host: &str, domain: &str) -> bool {
+    host == domain || host.ends_with(&format!(".{domain}"))
+}
+
+/// Score a submission. Pure.
+pub fn verify(s: &Submission<'_>, blocklist: &Blocklist, history: History) -> Verdict {
+    let mut hits = Vec::new();
+    let mut hit = |rule: &str, points: i32, detail: String| {
+        hits.push(RuleHit {
+            rule: rule.into(),
+            points,
+            detail,
+        })
+    };
+    let body_lower = s.body.to_lowercase();
+
+    let links = hosts_in(s.body);
+    match links.len() {
+        0 | 1 => {}
+        2 => hit("links", 1, "2 links".into()),
+        n @ 3..=4 => hit("links", 2, format!("{n} links")),
+        n => hit("links", 4, format!("{n} links")),
+    }
+    for w in &blocklist.words {
+        if body_lower.contains(w.as_str()) || s.author.to_lowercase().contains(w.as_str()) {
+            hit("blocklisted-word", 4, format!("contains “{w}”"));
+        }
+    }
+    let mut hosts = links.clone();
+    if let Some(site) = s.website {
+        hosts.extend(hosts_in(site));
+    }
+    for d in &blocklist.domains {
+        if hosts.iter().any(|h| domain_matches(h, d)) {
+            hit("blocklisted-domain", 4, format!("links to {d}"));
+        }
+    }
+    if history.duplicate {
+        hit("duplicate", 4, "the same text was posted recently".into());
+    }
+    let name_lower = s.author.to_lowercase();
+    if name_lower.contains("http") || name_lower.contains("www.") || !hosts_in(s.author).is_empty()
+    {
+        hit("name-has-link", 3, "the name contains a web address".into());
+    }
+    let letters: Vec<char> = s.body.chars().filter(|c| c.is_alphabetic()).collect();
+    if letters.len() >= 20 && letters.iter().all(|c| c.is_uppercase()) {
+        hit("shouting", 1, "the text is all capitals".into());
+    }
+    let words = s.body.split_whitespace().count();
+    if words < 3 && !links.is_empty() {
+        hit("link-only", 2, "a link with almost no text".into());
+    }
+    if history.trusted_author {
+        hit("trusted-author", -2, "has earlier approved comments".into());
+    }
+    let score: i32 = hits.iter().map(|h| h.points).sum();
+    let status = if score >= SPAM_AT {
+        CommentStatus::Spam
+    } else if score > 0 {
+        CommentStatus::Held
+    } else {
+        CommentStatus::Approved
+    };
+    Verdict {
+        status,
+        score,
+        hits,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sub<'a>(author: &'a str, body: &'a str) -> Submission<'a> {
+        Submission {
+            author,
+            website: None,
+            body,
+        }
+    }
+
+    #[test]
+    fn a_plain_comment_is_approved() {
+        let v = verify(
+            &sub(
+                "Lindsay",
+                "Creative learning beats pigeon-holed facts, every time.",
+            ),
+            &Blocklist::default(),
+            History::default(),
+        );
+        assert_eq!(v.status, CommentStatus::Approved);
+        assert!(v.hits.is_empty());
+    }
+
+    #[test]
+    fn links_raise_the_score_and_explain_why() {
+        let v = verify(
+            &sub(
+                "A",
+                "see https://a.example and https://b.example and https://c.example",
+            ),
+            &Blocklist::default(),
+            History::default(),
+        );
+        assert_eq!(v.status, CommentStatus::Held);
+        assert_eq!(v.hits[0].rule, "links");
+        let v = verify(
+            &sub("A", &"https://x.example/ ".repeat(6)),
+            &Blocklist::default(),
+            History::default(),
+        );
+        assert_eq!(v.status, CommentStatus::Spam);
+    }
+
+    #[test]
+    fn blocklist_words_and_domains() {
+        let b = Blocklist::parse("# owner's list\ncheap pills\nspam.example\n*.casino.example\n");
+        assert_eq!(b.words, vec!["cheap pills"]);
+        assert_eq!(b.domains, vec!["spam.example", "casino.example"]);
+        assert_eq!(
+            verify(&sub("A", "Buy CHEAP pills now"), &b, History::default()).status,
+            CommentStatus::Spam
+        );
+        let v = verify(
+            &Submission {
+                author: "A",
+                website: Some("https://www.casino.example/x"),
+                body: "Nice post.",
+            },
+            &b,
+            History::default(),
+        );
+        assert_eq!(v.status, CommentStatus::Spam);
+        assert_eq!(v.hits[0].rule, "blocklisted-domain");
+        assert_eq!(
+            verify(
+                &sub("A", "notspam.example.org is fine"),
+                &b,
+                History::default()
+            )
+            .status,
+            CommentStatus::Approved
+        );
+    }
+
+    #[test]
+    fn duplicates_names_with_links_and_trust() {
+        let text = "I agree with this entirely.";
+        assert_eq!(
+            verify(
+                &sub("A", text),
+                &Blocklist::default(),
+                History {
+                    duplicate: true,
+                    ..Default::default()
+                }
+            )
+            .status,
+            CommentStatus::Spam
+        );
+        assert_eq!(
+            verify(
+                &sub("Best deals www.shop.example", text),
+                &Blocklist::default(),
+                History::default()
+            )
+            .status,
+            CommentStatus::Held
+        );
+        let two_links =
+            "Two reports: https://a.example/r1 and https://b.example/r2 are worth reading.";
+        assert_eq!(
+            verify(
+                &sub("A", two_links),
+                &Blocklist::default(),
+                History::default()
+            )
+            .status,
+            CommentStatus::Held
+        );
+        let trusted = verify(
+            &sub("A", two_links),
+            &Blocklist::default(),
+            History {
+                trusted_author: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(trusted.status, CommentStatus::Approved);
+        assert!(trusted.hits.iter().any(|h| h.rule == "trusted-author"));
+    }
+}

@@ -1,0 +1,688 @@
+//! Comments end to end through the real entry points: the submission handler with API
+//! Gateway v2 events, the spam verifier and the renderer with DynamoDB stream events, the
+//! moderation links; against DynamoDB, S3 and SES in moto and a stand-in for hCaptcha.
+
+use std::sync::Arc;
+
+use integration_tests::{
+    apigw_request, body_text, create_table, event, form_body, sample_content, set_body, upload_dir,
+    CaptchaStub, Moto,
+};
+use serde_json::Value;
+use shared::adapters::aws::{
+    changes_from_stream, dynamodb_client, s3_client, ses_client, DynamoItemStore, S3BlobStore,
+};
+use shared::adapters::captcha::HcaptchaVerifier;
+use shared::adapters::mail::SesMailer;
+use shared::build::{Builder, Pages, Stores};
+use shared::forms::Signer;
+use shared::guard::Guard;
+use shared::mail::ReadMail;
+use shared::ports::{BlobStore, Clock, FixedClock, ItemStore};
+use shared::records::CommentStatus;
+
+const CONTENT: &str = "campaign-content";
+const SITE: &str = "campaign-site";
+const TABLE: &str = "campaign-records";
+const POST: &str = "the-big-link-up";
+const SECRET: &str = "0x1111111111111111111111111111111111111111";
+const FROM: &str = "site@example.org";
+const MODERATOR: &str = "moderator@example.org";
+
+struct World {
+    _moto: Moto,
+    moto_endpoint: String,
+    records: Arc<dyn ItemStore>,
+    signer: Signer,
+    clock: Arc<FixedClock>,
+    pages: Pages,
+    builder: Builder,
+    site: Arc<dyn BlobStore>,
+    sdk: aws_config::SdkConfig,
+}
+
+async fn world() -> World {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let s3 = s3_client(&sdk);
+    for b in [CONTENT, SITE] {
+        s3.create_bucket()
+            .bucket(b)
+            .create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    upload_dir(&s3, CONTENT, &sample_content()).await;
+    create_table(&dynamodb_client(&sdk), TABLE).await;
+    ses_client(&sdk)
+        .create_email_identity()
+        .email_identity(FROM)
+        .send()
+        .await
+        .unwrap();
+    let records: Arc<dyn ItemStore> = Arc::new(DynamoItemStore::new(dynamodb_client(&sdk), TABLE));
+    let content: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), CONTENT, ""));
+    let state: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), CONTENT, "_state/"));
+    let site: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), SITE, ""));
+    let signer = Signer::new(&[42u8; 32]).unwrap();
+    let clock = Arc::new(FixedClock::at(
+        time::macros::datetime!(2026-11-20 10:00 UTC),
+    ));
+    let builder = Builder {
+        stores: Stores {
+            content: content.clone(),
+            site: site.clone(),
+            state: state.clone(),
+            records: records.clone(),
+        },
+        signer: signer.clone(),
+        clock: clock.clone(),
+    };
+    builder.full_build().await.unwrap();
+    World {
+        moto_endpoint: moto.endpoint.clone(),
+        _moto: moto,
+        pages: Pages {
+            content,
+            state,
+            records: records.clone(),
+        },
+        records,
+        signer,
+        clock,
+        builder,
+        site,
+        sdk,
+    }
+}
+
+impl World {
+    fn submit_deps(&self, captcha_url: &str, rate_limit: u32) -> comment_submit::handler::Deps {
+        comment_submit::handler::Deps {
+            guard: Guard {
+                signer: self.signer.clone(),
+                records: self.records.clone(),
+                captcha: Arc::new(HcaptchaVerifier::new(SECRET, Some(captcha_url)).unwrap()),
+                clock: self.clock.clone(),
+                rate_limit,
+            },
+            pages: self.pages.clone(),
+            records: self.records.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    fn spam_deps(&self) -> spam_verify::handler::Deps {
+        spam_verify::handler::Deps {
+            records: self.records.clone(),
+            content: self.pages.content.clone(),
+            pages: self.pages.clone(),
+            mailer: Arc::new(SesMailer::new(ses_client(&self.sdk))),
+            signer: self.signer.clone(),
+            clock: self.clock.clone(),
+            mail_from: FROM.into(),
+            moderator: MODERATOR.into(),
+        }
+    }
+
+    fn moderate_deps(&self) -> moderate::handler::Deps {
+        moderate::handler::Deps {
+            records: self.records.clone(),
+            pages: self.pages.clone(),
+            signer: self.signer.clone(),
+            clock: self.clock.clone(),
+        }
+    }
+
+    fn token(&self) -> String {
+        self.signer
+            .form_token(&format!("comment:{POST}"), self.clock.now())
+    }
+
+    async fn comments(&self) -> Vec<shared::ports::Item> {
+        self.records
+            .query(&format!("POST#{POST}"), "COMMENT#")
+            .await
+            .unwrap()
+    }
+
+    /// Mails SES (in moto) has sent.
+    async fn sent_mail(&self) -> Vec<ReadMail> {
+        let body = reqwest::get(format!("{}/moto-api/data.json", self.moto_endpoint))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let mut out = Vec::new();
+        if let Some(regions) = v["ses"]["RawMessage"].as_object() {
+            for (_, msgs) in regions {
+                for (_, m) in msgs.as_object().into_iter().flatten() {
+                    if let Some(raw) = m["raw_data"].as_str() {
+                        out.push(ReadMail::parse(raw.as_bytes()));
+                    }
+                }
+            }
+        }
+        if out.is_empty() {
+            // moto versions differ in where they keep raw messages: search the whole state.
+            fn walk(v: &Value, out: &mut Vec<ReadMail>) {
+                match v {
+                    Value::Object(m) => {
+                        if let Some(Value::String(raw)) = m.get("raw_data") {
+                            out.push(ReadMail::parse(raw.as_bytes()));
+                        }
+                        m.values().for_each(|x| walk(x, out));
+                    }
+                    Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+                    _ => {}
+                }
+            }
+            walk(&v["ses"], &mut out);
+        }
+        out
+    }
+}
+
+fn form_event(
+    token: &str,
+    fields: &[(&str, &str)],
+    source_ip: &str,
+    xff: &str,
+) -> lambda_http::Request {
+    // The first value of a repeated field counts, so the test's own fields go first.
+    let mut all: Vec<(&str, &str)> = fields.to_vec();
+    all.extend_from_slice(&[
+        ("form_token", token),
+        ("contact_reference", ""),
+        ("h-captcha-response", "any-answer"),
+    ]);
+    let body = form_body(&all);
+    apigw_request("apigw-comment-form.json", |e| {
+        set_body(e, &body);
+        e["requestContext"]["http"]["sourceIp"] = source_ip.into();
+        e["headers"]["x-forwarded-for"] = xff.into();
+    })
+}
+
+const GOOD: &[(&str, &str)] = &[
+    ("name", "Lindsay Ibbotson"),
+    ("email", "lindsay@example.net"),
+    (
+        "body",
+        "Creative learning beats pigeon-holed facts, over and over again.",
+    ),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submission_checks_store_once_and_refuse_clearly() {
+    let w = world().await;
+    let ok = CaptchaStub::start(true).await;
+    let deps = w.submit_deps(&ok.url, 0);
+
+    // A form post: 303 back to the post's "awaiting moderation" notice, stored pending once.
+    let resp =
+        comment_submit::handler::handle(&deps, form_event(&w.token(), GOOD, "198.51.100.23", ""))
+            .await;
+    assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+    assert_eq!(
+        resp.headers()["location"],
+        format!("http://127.0.0.1:8080/posts/{POST}/#awaiting-moderation")
+    );
+    let resp =
+        comment_submit::handler::handle(&deps, form_event(&w.token(), GOOD, "198.51.100.23", ""))
+            .await;
+    assert_eq!(
+        resp.status(),
+        303,
+        "a double submission gets the same answer"
+    );
+    let stored = w.comments().await;
+    assert_eq!(stored.len(), 1, "stored once");
+    assert_eq!(stored[0]["status"], "pending");
+    let raw = serde_json::to_string(&stored[0]).unwrap();
+    assert!(
+        !raw.contains("lindsay@example.net") && !raw.contains("198.51.100.23"),
+        "no e-mail or IP in the clear: {raw}"
+    );
+
+    // JSON: 202 with the id.
+    let token = w.token();
+    let req = apigw_request("apigw-comment-json.json", |e| {
+        let body = serde_json::json!({"name": "Sam", "email": "sam@example.net", "body": "Agreed.", "form_token": token, "h-captcha-response": "x"}).to_string();
+        set_body(e, &body);
+    });
+    let resp = comment_submit::handler::handle(&deps, req).await;
+    assert_eq!(resp.status(), 202, "{}", body_text(&resp));
+    let v: Value = serde_json::from_str(&body_text(&resp)).unwrap();
+    assert_eq!(v["status"], "pending");
+    assert!(v["id"].as_str().is_some_and(|id| id.len() == 20));
+
+    // Bad fields: 422, each error beside its field, the visitor's text kept (escaped).
+    let long = "y".repeat(5001);
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(
+            &w.token(),
+            &[
+                ("name", "Ann <b>"),
+                ("email", "not-an-address"),
+                ("body", &long),
+            ],
+            "198.51.100.23",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 422);
+    let page = body_text(&resp);
+    assert!(
+        page.contains("That does not look like an e-mail address."),
+        "error beside the field"
+    );
+    assert!(
+        page.contains("the limit is 5000"),
+        "over-long is refused, not truncated"
+    );
+    assert!(
+        page.contains("Ann &lt;b&gt;"),
+        "typed name kept and escaped"
+    );
+    assert!(page.contains(&long), "typed body kept in full");
+    assert!(page.contains("not-an-address"));
+    // JSON errors.
+    let token = w.token();
+    let req = apigw_request("apigw-comment-json.json", |e| {
+        set_body(
+            e,
+            &serde_json::json!({"name": "", "email": "a@b.co", "body": "x", "form_token": token})
+                .to_string(),
+        )
+    });
+    let resp = comment_submit::handler::handle(&deps, req).await;
+    assert_eq!(resp.status(), 422);
+    assert!(
+        serde_json::from_str::<Value>(&body_text(&resp)).unwrap()["errors"]["name"].is_string()
+    );
+
+    // Honeypot, forged and expired tokens: 400 with the reason; a form for another post too.
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(
+            &w.token(),
+            &[
+                GOOD[0],
+                GOOD[1],
+                GOOD[2],
+                ("contact_reference", "http://spam"),
+            ],
+            "198.51.100.23",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(
+            &format!(
+                "{}.AAAAAAAAAAAAAAAAAAAAAAAA",
+                w.token().split('.').next().unwrap()
+            ),
+            GOOD,
+            "198.51.100.23",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert!(body_text(&resp).contains("not valid for this form"));
+    let other_post = w
+        .signer
+        .form_token("comment:welcome-to-the-alliance", w.clock.now());
+    assert_eq!(
+        comment_submit::handler::handle(&deps, form_event(&other_post, GOOD, "198.51.100.23", ""))
+            .await
+            .status(),
+        400
+    );
+    let old = w.signer.form_token(
+        &format!("comment:{POST}"),
+        w.clock.now() - time::Duration::days(9),
+    );
+    let resp =
+        comment_submit::handler::handle(&deps, form_event(&old, GOOD, "198.51.100.23", "")).await;
+    assert_eq!(resp.status(), 400);
+    assert!(body_text(&resp).contains("expired"));
+    // A post that does not exist.
+    let ghost_token = w.signer.form_token("comment:no-such-post", w.clock.now());
+    let ghost_body = form_body(&[
+        GOOD[0],
+        GOOD[1],
+        GOOD[2],
+        ("form_token", &ghost_token),
+        ("h-captcha-response", "x"),
+    ]);
+    let req = apigw_request("apigw-comment-form.json", |e| {
+        set_body(e, &ghost_body);
+        e["pathParameters"]["slug"] = "no-such-post".into();
+        e["rawPath"] = "/posts/no-such-post/comments".into();
+    });
+    assert_eq!(
+        comment_submit::handler::handle(&deps, req).await.status(),
+        404
+    );
+    assert_eq!(w.comments().await.len(), 2, "nothing refused was stored");
+
+    // hCaptcha says no: 400, form re-shown with the text kept.
+    let no = CaptchaStub::start(false).await;
+    let deps_no = w.submit_deps(&no.url, 0);
+    let resp = comment_submit::handler::handle(
+        &deps_no,
+        form_event(
+            &w.token(),
+            &[GOOD[0], GOOD[1], ("body", "A new thought.")],
+            "198.51.100.23",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    assert!(body_text(&resp).contains("A new thought."));
+    assert_eq!(no.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // hCaptcha down: 503 with a clear message, nothing stored.
+    let closed = format!(
+        "http://127.0.0.1:{}/siteverify",
+        integration_tests::free_port()
+    );
+    let deps_down = w.submit_deps(&closed, 0);
+    let resp = comment_submit::handler::handle(
+        &deps_down,
+        form_event(
+            &w.token(),
+            &[GOOD[0], GOOD[1], ("body", "While hCaptcha is down.")],
+            "198.51.100.23",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 503);
+    assert!(
+        body_text(&resp).contains("captcha service is not answering"),
+        "{}",
+        body_text(&resp)
+    );
+    assert_eq!(
+        w.comments().await.len(),
+        2,
+        "nothing stored while hCaptcha is down"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limit_keys_on_the_request_context_ip_not_forwarded_headers() {
+    let w = world().await;
+    let ok = CaptchaStub::start(true).await;
+    let deps = w.submit_deps(&ok.url, 2);
+    for (i, xff) in ["203.0.113.1", "203.0.113.2"].iter().enumerate() {
+        let body = format!("Comment number {i} about arts in schools.");
+        let resp = comment_submit::handler::handle(
+            &deps,
+            form_event(
+                &w.token(),
+                &[GOOD[0], GOOD[1], ("body", &body)],
+                "198.51.100.7",
+                xff,
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), 303);
+    }
+    // A third from the same address, whatever X-Forwarded-For claims, is refused.
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(
+            &w.token(),
+            &[GOOD[0], GOOD[1], ("body", "Third.")],
+            "198.51.100.7",
+            "192.0.2.99",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 429);
+    assert!(
+        body_text(&resp).contains("Third."),
+        "text kept on the re-shown form"
+    );
+    // Another client is not affected.
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(
+            &w.token(),
+            &[GOOD[0], GOOD[1], ("body", "From elsewhere.")],
+            "198.51.100.8",
+            "198.51.100.7",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        ok.calls.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "the refused one never reached hCaptcha"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verification_moderation_and_publication_through_events() {
+    let w = world().await;
+    let ok = CaptchaStub::start(true).await;
+    let deps = w.submit_deps(&ok.url, 0);
+    let spam = w.spam_deps();
+
+    // The stream event for a new pending comment (the sample), with that comment stored.
+    let sample = event("dynamodb-comment-pending.json");
+    let changes = changes_from_stream(&serde_json::from_value(sample.clone()).unwrap()).unwrap();
+    w.records
+        .put(
+            changes[0].new.clone().unwrap(),
+            shared::ports::Condition::Always,
+        )
+        .await
+        .unwrap();
+    let verdicts = spam_verify::handler::on_changes(&spam, &changes)
+        .await
+        .unwrap();
+    assert_eq!(
+        verdicts,
+        vec![("5d41402abc4b2a76b971".to_string(), CommentStatus::Approved)]
+    );
+
+    // The approval, as the stream delivers it, re-renders that post's page.
+    let report = render::handler::handle(&w.builder, event("dynamodb-comment-approved.json"))
+        .await
+        .unwrap();
+    assert!(
+        report.written.contains(&format!("posts/{POST}/index.html")),
+        "{:?}",
+        report.written
+    );
+    let page = String::from_utf8(
+        w.site
+            .get(&format!("posts/{POST}/index.html"))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(page.contains("Lindsay Ibbotson") && page.contains("<em>pigeon-holed</em>"));
+    assert!(page.contains("1 comment"));
+    let feed = String::from_utf8(
+        w.site
+            .get(&format!("posts/{POST}/comments.xml"))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(feed.contains("Comment by Lindsay Ibbotson"));
+
+    // A hostile comment in every field, with links enough to be held for a moderator.
+    let hostile = [
+        ("name", "<script>alert('n')</script>"),
+        ("email", "x@example.net"),
+        ("website", "https://evil.example/\"><script>alert(1)</script>"),
+        ("body", "Read [this](javascript:alert(1)) and <img src=x onerror=alert(2)> and https://a.example/1 https://b.example/2 ![i](data:text/html,x)"),
+    ];
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(&w.token(), &hostile, "198.51.100.9", ""),
+    )
+    .await;
+    assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+    let pending: Vec<_> = w
+        .comments()
+        .await
+        .into_iter()
+        .filter(|i| i["status"] == "pending")
+        .collect();
+    assert_eq!(pending.len(), 1);
+    let change = shared::ports::ItemChange {
+        old: None,
+        new: Some(pending[0].clone()),
+    };
+    let verdicts = spam_verify::handler::on_changes(&spam, &[change])
+        .await
+        .unwrap();
+    assert_eq!(verdicts[0].1, CommentStatus::Held);
+    let id = verdicts[0].0.clone();
+    let stored = shared::comments::get(w.records.as_ref(), POST, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        stored.spam_rules.iter().any(|r| r.rule == "links"),
+        "the rules are stored with the verdict: {:?}",
+        stored.spam_rules
+    );
+
+    // The moderator's mail, through SES, with signed links.
+    let mails = w.sent_mail().await;
+    let mail = mails
+        .iter()
+        .find(|m| m.header("To") == Some(MODERATOR))
+        .expect("a mail to the moderator");
+    let approve = mail
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/moderate?token=") && mail.text.contains(&format!("Approve: {l}")))
+        .expect("an approve link");
+    let token = approve.split("token=").nth(1).unwrap().to_string();
+    let mdeps = w.moderate_deps();
+
+    // GET only shows a confirmation page.
+    let resp = moderate::handler::handle(
+        &mdeps,
+        apigw_request("apigw-moderate-get.json", |e| {
+            e["queryStringParameters"]["token"] = token.clone().into();
+            e["rawQueryString"] = format!("token={token}").into();
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    assert!(
+        body_text(&resp).contains("method=\"post\""),
+        "a button, not an action"
+    );
+    assert!(
+        !body_text(&resp).contains("<script>alert"),
+        "the comment is shown inert"
+    );
+    assert_eq!(
+        shared::comments::get(w.records.as_ref(), POST, &id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        CommentStatus::Held
+    );
+    // A tampered token is refused.
+    let post = |t: String| {
+        apigw_request("apigw-moderate-post.json", move |e| {
+            set_body(e, &form_body(&[("token", &t)]))
+        })
+    };
+    let resp =
+        moderate::handler::handle(&mdeps, post(format!("{}x", &token[..token.len() - 1]))).await;
+    assert_eq!(resp.status(), 400);
+    // POST approves; the stream then publishes it.
+    let resp = moderate::handler::handle(&mdeps, post(token.clone())).await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    let approved = shared::comments::get(w.records.as_ref(), POST, &id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(approved.status, CommentStatus::Approved);
+    // Replayed: refused.
+    assert_eq!(
+        moderate::handler::handle(&mdeps, post(token.clone()))
+            .await
+            .status(),
+        410
+    );
+    // Expired: refused.
+    let spam_link = mail
+        .links()
+        .into_iter()
+        .find(|l| mail.text.contains(&format!("Mark as spam: {l}")))
+        .unwrap();
+    let spam_token = spam_link.split("token=").nth(1).unwrap().to_string();
+    w.clock.advance(time::Duration::days(8));
+    let resp = moderate::handler::handle(&mdeps, post(spam_token)).await;
+    assert_eq!(resp.status(), 410);
+    assert!(body_text(&resp).contains("expired"));
+
+    // Published: every hostile field is inert in the page.
+    render::handler::comments_changed(&w.builder, &[POST.to_string()])
+        .await
+        .unwrap();
+    let page = String::from_utf8(
+        w.site
+            .get(&format!("posts/{POST}/index.html"))
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        page.contains("&lt;script&gt;alert(&#39;n&#39;)&lt;&#x2f;script&gt;")
+            || page.contains("&lt;script&gt;alert(&#39;n&#39;)&lt;/script&gt;"),
+        "name escaped"
+    );
+    assert!(!page.contains("<script>alert"), "no script from any field");
+    assert!(!page.contains("javascript:"), "no javascript: link");
+    assert!(!page.contains("data:text/html"), "no data: link");
+    assert!(
+        !page.contains("onerror=alert(2)>") && !page.contains("<img src=x"),
+        "no image tag, no event handler attribute"
+    );
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(2)&gt;"),
+        "raw HTML shown as text"
+    );
+    assert!(
+        !page.contains("href=\"https://evil.example/\""),
+        "an unsafe website is not linked"
+    );
+    assert!(
+        page.contains("rel=\"nofollow ugc noopener\""),
+        "links in comments are nofollow ugc"
+    );
+    assert!(page.contains("2 comments"));
+}
