@@ -1,0 +1,45 @@
+//! Wiring only: configuration and clients built once, then requests served.
+
+use std::sync::Arc;
+
+use lambda_http::{run, service_fn, Error, Request};
+use shared::adapters::aws::{dynamodb_client, s3_client, sdk_config, DynamoItemStore, S3BlobStore};
+use shared::adapters::captcha::HcaptchaVerifier;
+use shared::adapters::mail::SesMailer;
+use shared::ports::SystemClock;
+use signup::{handler::handle, Deps, Parts};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init();
+    let env = shared::env::Env::from_process()?;
+    let sdk = sdk_config().await;
+    let s3 = s3_client(&sdk);
+    let content_bucket = env.require("CONTENT_BUCKET")?;
+    let deps = Arc::new(Deps::new(Parts {
+        records: Arc::new(DynamoItemStore::new(
+            dynamodb_client(&sdk),
+            env.require("TABLE_NAME")?,
+        )),
+        content: Arc::new(S3BlobStore::new(s3.clone(), content_bucket.clone(), "")),
+        state: Arc::new(S3BlobStore::new(
+            s3,
+            content_bucket,
+            env.get_or("STATE_PREFIX", "_state/"),
+        )),
+        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk))),
+        captcha: Arc::new(HcaptchaVerifier::new(
+            &env.captcha_secret()?,
+            env.get("HCAPTCHA_VERIFY_URL"),
+        )?),
+        clock: Arc::new(SystemClock),
+        signer: env.signer()?,
+        rate_limit: env.rate_limit()?,
+        from_address: env.require("SES_SENDER_ADDRESS")?,
+    }));
+    run(service_fn(move |req: Request| {
+        let deps = deps.clone();
+        async move { Ok::<_, Error>(handle(&deps, req).await) }
+    }))
+    .await
+}
