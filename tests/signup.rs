@@ -11,7 +11,7 @@ use integration_tests::{
 };
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
-use shared::adapters::aws::{dynamodb_client, s3_client, DynamoItemStore, S3BlobStore};
+use shared::adapters::aws::{dynamodb_client, s3_client, ses_client, DynamoItemStore, S3BlobStore};
 use shared::adapters::captcha::{HcaptchaVerifier, TestKeyVerifier, TEST_RESPONSE};
 use shared::adapters::mail::SesMailer;
 use shared::forms::Signer;
@@ -64,7 +64,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
     upload_dir(&s3, CONTENT, &sample_content()).await;
     let ddb = dynamodb_client(&sdk);
     create_table(&ddb, TABLE).await;
-    aws_sdk_sesv2::Client::new(&sdk)
+    ses_client(&sdk)
         .create_email_identity()
         .email_identity(FROM)
         .send()
@@ -82,7 +82,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
             records: records.clone(),
             content: content.clone(),
             state: state.clone(),
-            mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk))),
+            mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
             captcha,
             clock: clock.clone(),
             signer: signer.clone(),
@@ -108,7 +108,7 @@ impl World {
             records: self.records.clone(),
             content: self.content.clone(),
             state: self.state.clone(),
-            mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&self.sdk))),
+            mailer: Arc::new(SesMailer::new(ses_client(&self.sdk))),
             captcha,
             clock: self.clock.clone(),
             signer: self.signer.clone(),
@@ -1017,4 +1017,65 @@ async fn hcaptcha_is_asked_and_its_silence_is_a_503() {
     assert_eq!(yes.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
     assert_eq!(w.supporter(ADA).await.unwrap().status, Status::Pending);
     assert_eq!(w.one_mail().await.header("to"), Some(ADA));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_click_on_a_confirmation_mail_cancels_and_stops_all_mail() {
+    let w = world().await;
+    assert_eq!(w.call(w.signup(&[])).await.0, 200);
+    let mail = w.one_mail().await;
+    let manage = manage_token(&mail);
+    let token = confirm_token(&mail);
+
+    // The manage page of an unconfirmed sign-up offers to cancel it; reading changes nothing.
+    let (status, page, _) = w
+        .call(route(
+            "apigw-signup-confirm-get.json",
+            "GET",
+            "/unsubscribe",
+            Some(&manage),
+            None,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Cancel the sign-up"), "{page}");
+    assert_eq!(w.supporter(ADA).await.unwrap().status, Status::Pending);
+
+    // The data page only shows a button.
+    let (status, page, _) = w
+        .call(route(
+            "apigw-signup-confirm-get.json",
+            "GET",
+            "/signup/my-data",
+            Some(&manage),
+            None,
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert!(
+        page.contains(&format!("action=\"{API}/signup/my-data\"")),
+        "{page}"
+    );
+    assert!(w.new_mails().await.is_empty());
+
+    // Someone signed this address up; its owner presses "unsubscribe" in the mail client.
+    let (status, page, _) = w.call(one_click(&manage)).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("Your sign-up is cancelled"), "{page}");
+    assert!(w.supporter(ADA).await.is_none());
+    assert_eq!(w.call(post_token("/signup/confirm", &token)).await.0, 400);
+    let dump = w.table_dump().await.join("\n");
+    assert!(!dump.contains(ADA), "{dump}");
+    let eh = email_hash(&w.signer, ADA);
+    assert!(w
+        .records
+        .get(&format!("SUPPORTER#{eh}"), "SUPPRESSED")
+        .await
+        .unwrap()
+        .is_some());
+
+    // Further sign-ups for the address: the usual answer, and no mail.
+    let (status, _, _) = w.call(w.signup(&[("email", "ADA@example.net")])).await;
+    assert_eq!(status, 200);
+    assert!(w.new_mails().await.is_empty());
 }

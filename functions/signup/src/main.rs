@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use lambda_http::{run, service_fn, Error, Request};
-use shared::adapters::aws::{dynamodb_client, s3_client, sdk_config, DynamoItemStore, S3BlobStore};
+use shared::adapters::aws::{
+    dynamodb_client, s3_client, sdk_config, ses_client, DynamoItemStore, S3BlobStore,
+};
 use shared::adapters::captcha::HcaptchaVerifier;
 use shared::adapters::mail::SesMailer;
 use shared::ports::SystemClock;
@@ -27,7 +29,7 @@ async fn main() -> Result<(), Error> {
             content_bucket,
             env.get_or("STATE_PREFIX", "_state/"),
         )),
-        mailer: Arc::new(SesMailer::new(aws_sdk_sesv2::Client::new(&sdk))),
+        mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
         captcha: Arc::new(HcaptchaVerifier::new(
             &env.captcha_secret()?,
             env.get("HCAPTCHA_VERIFY_URL"),
