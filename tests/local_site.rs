@@ -107,3 +107,329 @@ async fn serves_the_sample_site_and_rerenders_on_edit() {
         "the listing shows the new title"
     );
 }
+
+/// The whole comment loop on the local server: post from the page's form, 303 back, the
+/// moderator's mail in the outbox, approve through its link (a page, then a POST), and the
+/// comment is on the page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn comment_is_posted_moderated_through_the_mailed_link_and_published() {
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    copy_dir(&sample_content(), &content);
+    let site = LocalSite::open(&content, &tmp.path().join("data")).unwrap();
+    site.builder.full_build().await.unwrap();
+    let server = site::server::bind("127.0.0.1:0".parse().unwrap(), site.clone())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run());
+    site.start_stream_processing();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // The form on the page carries its signed token.
+    let (_, _, page) = fetch(addr, "/posts/the-big-link-up/").await;
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a form token on the page")
+        .to_string();
+    let action = page
+        .split("id=\"comment-form\"")
+        .next()
+        .and_then(|head| head.rsplit("action=\"").next())
+        .and_then(|r| r.split('"').next())
+        .unwrap_or("");
+    assert!(
+        action.ends_with("/posts/the-big-link-up/comments"),
+        "the form posts to the comment endpoint: {action}"
+    );
+
+    // Two links: held for a moderator.
+    let body = integration_tests::form_body(&[
+        ("name", "Priya <em>Patel</em>"),
+        ("email", "priya@example.net"),
+        ("website", "https://priya.example"),
+        ("body", "Two reports worth reading: https://a.example/r1 and https://b.example/r2 on *music* in schools."),
+        ("parent", ""),
+        ("form_token", &token),
+        ("contact_reference", ""),
+        ("h-captcha-response", shared::adapters::captcha::TEST_RESPONSE),
+    ]);
+    let resp = client
+        .post(format!("http://{addr}/posts/the-big-link-up/comments"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-for", "203.0.113.50")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+    assert!(resp.headers()["location"]
+        .to_str()
+        .unwrap()
+        .ends_with("/posts/the-big-link-up/#awaiting-moderation"));
+
+    // The moderator's mail arrives in the outbox.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mail = loop {
+        if let Some((_, raw)) = site.outbox.messages().into_iter().next() {
+            break shared::mail::ReadMail::parse(&raw);
+        }
+        assert!(Instant::now() < deadline, "no mail to the moderator");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(mail.header("To"), Some(site::local::LOCAL_MODERATOR));
+    assert!(
+        !String::from_utf8_lossy(&site.outbox.messages()[0].1).contains("priya@example.net"),
+        "the commenter's address is not in the mail"
+    );
+    let approve = mail
+        .links()
+        .into_iter()
+        .find(|l| mail.text.contains(&format!("Approve: {l}")))
+        .expect("an approve link");
+    let path = &approve[approve.find("/moderate").unwrap()..];
+    let token = path.split("token=").nth(1).unwrap().to_string();
+
+    // The link opens a confirmation page; the POST approves.
+    let resp = client
+        .get(format!("http://{addr}{path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await.unwrap().contains("Approve this comment?"));
+    let resp = client
+        .post(format!("http://{addr}/moderate"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(integration_tests::form_body(&[("token", &token)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+
+    // Published, escaped, linked nofollow ugc.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, _, page) = fetch(addr, "/posts/the-big-link-up/").await;
+        if page.contains("Priya &lt;em&gt;Patel&lt;/em&gt;") {
+            assert!(
+                page.contains("<a href=\"https://priya.example\" rel=\"nofollow ugc\">"),
+                "author linked nofollow ugc"
+            );
+            assert!(page.contains("<em>music</em>"), "comment Markdown rendered");
+            assert!(page.contains("1 comment"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the approved comment did not appear"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let resp = client
+        .post(format!("http://{addr}/moderate"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(integration_tests::form_body(&[("token", &token)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 410, "a used link is refused");
+}
+
+/// Sign-up on the local server, end to end: the static sign-up page's form, the
+/// confirmation mail in the outbox, confirm by POST (the GET only shows a button), one-click
+/// unsubscribe (RFC 8058), and erasure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn supporter_signs_up_confirms_unsubscribes_and_is_erased() {
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    copy_dir(&sample_content(), &content);
+    let site = LocalSite::open(&content, &tmp.path().join("data")).unwrap();
+    site.builder.full_build().await.unwrap();
+    let server = site::server::bind("127.0.0.1:0".parse().unwrap(), site.clone())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let post = |path: &str, body: String| {
+        client
+            .post(format!("http://{addr}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+    };
+    let link_path = |l: &str| {
+        l[l.find("/signup/")
+            .or_else(|| l.find("/unsubscribe"))
+            .unwrap()..]
+            .to_string()
+    };
+
+    let (status, _, page) = fetch(addr, "/signup/").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("we will never share your details with anyone else"));
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let form = integration_tests::form_body(&[
+        ("name", "Olu Adeyemi"),
+        ("email", "Olu@Example.org"),
+        ("supporter_type", "individual"),
+        ("organisation", ""),
+        ("newsletter", "yes"),
+        ("form_token", &token),
+        ("contact_reference", ""),
+        (
+            "h-captcha-response",
+            shared::adapters::captcha::TEST_RESPONSE,
+        ),
+    ]);
+    let resp = post("/signup", form).await.unwrap();
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap();
+    assert!(status == 200 || status == 303, "{status}: {body}");
+    assert!(
+        !body.contains("olu@example.org") && !body.contains("Olu@Example.org"),
+        "the address is not echoed"
+    );
+
+    let mails = site.outbox.messages();
+    assert_eq!(mails.len(), 1, "one confirmation mail");
+    let mail = shared::mail::ReadMail::parse(&mails[0].1);
+    assert_eq!(mail.header("To"), Some("olu@example.org"));
+    assert_eq!(
+        mail.header("List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let confirm = mail
+        .links()
+        .into_iter()
+        .find(|l| l.contains("/signup/confirm?token="))
+        .expect("a confirmation link");
+    let confirm_path = link_path(&confirm);
+
+    // GET shows a button and changes nothing; POST confirms.
+    let resp = client
+        .get(format!("http://{addr}{confirm_path}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(resp.text().await.unwrap().contains("method=\"post\""));
+    let store: &dyn shared::ports::ItemStore = &site.records;
+    assert!(
+        site::supporters::export_csv(store, &site::supporters::parse_filter(None, None).unwrap())
+            .await
+            .unwrap()
+            .lines()
+            .count()
+            <= 1,
+        "not confirmed by a GET"
+    );
+    let ctoken = confirm_path.split("token=").nth(1).unwrap().to_string();
+    let resp = post(
+        "/signup/confirm",
+        integration_tests::form_body(&[("token", &ctoken)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    let csv = site::supporters::export_csv(
+        store,
+        &site::supporters::parse_filter(None, Some("yes")).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        2,
+        "a header and the confirmed supporter: {csv}"
+    );
+    assert!(csv.contains("olu@example.org") && csv.contains("Olu Adeyemi"));
+
+    // One-click unsubscribe from the List-Unsubscribe header.
+    let unsub = mail
+        .header("List-Unsubscribe")
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_string();
+    let resp = post(&link_path(&unsub), "List-Unsubscribe=One-Click".into())
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.status().as_u16(),
+        200,
+        "{}",
+        resp.text().await.unwrap()
+    );
+    let csv = site::supporters::export_csv(
+        store,
+        &site::supporters::parse_filter(None, Some("yes")).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        csv.lines().count(),
+        1,
+        "no longer on the newsletter list: {csv}"
+    );
+    assert_eq!(
+        site::supporters::export_csv(
+            store,
+            &site::supporters::parse_filter(None, Some("no")).unwrap()
+        )
+        .await
+        .unwrap()
+        .lines()
+        .count(),
+        2,
+        "still a supporter"
+    );
+
+    // Erase: nothing personal left.
+    let utoken = unsub.split("token=").nth(1).unwrap().to_string();
+    let resp = post(
+        "/signup/remove",
+        integration_tests::form_body(&[("token", &utoken)]),
+    )
+    .await
+    .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        site::supporters::export_csv(store, &site::supporters::parse_filter(None, None).unwrap())
+            .await
+            .unwrap()
+            .lines()
+            .count(),
+        1
+    );
+    // What remains under the address's key is the suppression marker alone.
+    let hash = shared::supporters::email_hash(&site.builder.signer, "olu@example.org");
+    let left = store
+        .query(&shared::supporters::supporter_pk(&hash), "")
+        .await
+        .unwrap();
+    let dump = serde_json::to_string(&left).unwrap();
+    assert!(
+        !dump.contains("olu@example.org") && !dump.contains("Olu Adeyemi"),
+        "no personal data left: {dump}"
+    );
+    assert!(left.iter().all(|i| i["sk"] == "SUPPRESSED"), "{dump}");
+}

@@ -57,6 +57,7 @@ pub fn to_lambda_request(
 enum Route {
     Comments(String),
     Moderate,
+    Signup,
 }
 
 fn route(method: &http::Method, path: &str) -> Option<Route> {
@@ -70,6 +71,14 @@ fn route(method: &http::Method, path: &str) -> Option<Route> {
     }
     if path == "/moderate" {
         return Some(Route::Moderate);
+    }
+    // The sign-up function's routes (the static sign-up page itself is `GET /signup/`).
+    let signup_route = matches!(
+        path,
+        "/signup/confirm" | "/unsubscribe" | "/signup/remove" | "/signup/my-data"
+    ) || (path == "/signup" && method == http::Method::POST);
+    if signup_route {
+        return Some(Route::Signup);
     }
     None
 }
@@ -89,5 +98,6 @@ pub async fn dispatch(
             comment_submit::handler::handle(&site.comments, req).await
         }
         Route::Moderate => moderate::handler::handle(&site.moderate, req).await,
+        Route::Signup => signup::handler::handle(&site.signup, req).await,
     })
 }

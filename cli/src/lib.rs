@@ -2,6 +2,7 @@
 //! adapters (directories, redb) plugged into the ports.
 
 pub mod api;
+pub mod comments_cmd;
 pub mod local;
 pub mod server;
 pub mod supporters;

@@ -50,6 +50,7 @@ pub struct LocalSite {
     pub comments: Arc<comment_submit::handler::Deps>,
     pub moderate: Arc<moderate::handler::Deps>,
     pub spam: Arc<spam_verify::handler::Deps>,
+    pub signup: Arc<signup::Deps>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +122,17 @@ impl LocalSite {
             clock: clock.clone(),
         });
         let mailer: Arc<dyn Mailer> = outbox.clone();
+        let signup = Arc::new(signup::Deps::new(signup::Parts {
+            records: items.clone(),
+            content: content.clone(),
+            state: pages.state.clone(),
+            mailer: mailer.clone(),
+            captcha: opts.captcha.clone(),
+            clock: clock.clone(),
+            signer: signer.clone(),
+            rate_limit: opts.rate_limit,
+            from_address: LOCAL_MAIL_FROM.into(),
+        }));
         let spam = Arc::new(spam_verify::handler::Deps {
             records: items.clone(),
             content: content.clone(),
@@ -141,6 +153,7 @@ impl LocalSite {
             comments,
             moderate,
             spam,
+            signup,
         })
     }
 

@@ -46,6 +46,58 @@ enum Command {
         #[arg(long)]
         aws: bool,
     },
+    /// The supporter list.
+    Supporters {
+        #[command(subcommand)]
+        command: SupportersCommand,
+        #[arg(long, default_value = "sample/content", global = true)]
+        content: PathBuf,
+        #[arg(long, default_value = ".data", global = true)]
+        data: PathBuf,
+        /// Read the DynamoDB table named by TABLE_NAME instead of the local database.
+        #[arg(long, global = true)]
+        aws: bool,
+    },
+    /// List and moderate comments.
+    Comments {
+        #[command(subcommand)]
+        command: CommentsCommand,
+        #[arg(long, default_value = "sample/content", global = true)]
+        content: PathBuf,
+        #[arg(long, default_value = ".data", global = true)]
+        data: PathBuf,
+        /// Work on the DynamoDB table named by TABLE_NAME instead of the local database.
+        #[arg(long, global = true)]
+        aws: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CommentsCommand {
+    /// List comments with a status (held ones wait for you).
+    List {
+        #[arg(long, default_value = "held")]
+        status: String,
+    },
+    /// Approve a comment: it appears on its post.
+    Approve { id: String },
+    /// Mark a comment as spam: it stays hidden.
+    Spam { id: String },
+    /// Delete a comment for good.
+    Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum SupportersCommand {
+    /// Confirmed supporters as CSV on standard output.
+    Export {
+        /// individual or organisation
+        #[arg(long = "type")]
+        supporter_type: Option<String>,
+        /// yes: only those who want the e-newsletter; no: only those who do not
+        #[arg(long)]
+        newsletter: Option<String>,
+    },
 }
 
 #[tokio::main]
@@ -60,6 +112,18 @@ async fn main() -> std::process::ExitCode {
             rate_limit,
         } => serve(content, data, addr, rate_limit).await,
         Command::Build { content, data, aws } => build(content, data, aws).await,
+        Command::Comments {
+            command,
+            content,
+            data,
+            aws,
+        } => comments(command, content, data, aws).await,
+        Command::Supporters {
+            command,
+            content,
+            data,
+            aws,
+        } => supporters(command, content, data, aws).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -128,4 +192,92 @@ async fn build(
         )
         .into())
     }
+}
+
+/// The records store: DynamoDB (TABLE_NAME) with `--aws`, else the local database.
+async fn records_store(
+    content: &std::path::Path,
+    data: &std::path::Path,
+    aws: bool,
+) -> Result<
+    (
+        std::sync::Arc<dyn shared::ports::ItemStore>,
+        Option<LocalSite>,
+    ),
+    Box<dyn std::error::Error>,
+> {
+    if aws {
+        let env = shared::env::Env::from_process()?;
+        let sdk = shared::adapters::aws::sdk_config().await;
+        return Ok((
+            std::sync::Arc::new(shared::adapters::aws::DynamoItemStore::new(
+                shared::adapters::aws::dynamodb_client(&sdk),
+                env.require("TABLE_NAME")?,
+            )),
+            None,
+        ));
+    }
+    let site = LocalSite::open(content, data).map_err(|e| {
+        if e.to_string().contains("already open") {
+            "the local database is in use by a running `site serve`: stop the server first (or moderate through the links in the mails in <data>/outbox/)".to_string()
+        } else {
+            e.to_string()
+        }
+    })?;
+    Ok((site.builder.stores.records.clone(), Some(site)))
+}
+
+async fn supporters(
+    command: SupportersCommand,
+    content: PathBuf,
+    data: PathBuf,
+    aws: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let (store, _site) = records_store(&content, &data, aws).await?;
+    match command {
+        SupportersCommand::Export {
+            supporter_type,
+            newsletter,
+        } => {
+            let filter =
+                site::supporters::parse_filter(supporter_type.as_deref(), newsletter.as_deref())?;
+            print!(
+                "{}",
+                site::supporters::export_csv(store.as_ref(), &filter).await?
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn comments(
+    command: CommentsCommand,
+    content: PathBuf,
+    data: PathBuf,
+    aws: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use shared::moderation::Action;
+    // Locally the command also re-renders; on AWS the stream does.
+    let (store, local) = records_store(&content, &data, aws).await?;
+    let builder = local.map(|l| l.builder.clone());
+    let action = match command {
+        CommentsCommand::List { status } => {
+            let status = site::comments_cmd::parse_status(&status)?;
+            print!(
+                "{}",
+                site::comments_cmd::list(store.as_ref(), status).await?
+            );
+            return Ok(());
+        }
+        CommentsCommand::Approve { id } => (id, Action::Approve),
+        CommentsCommand::Spam { id } => (id, Action::Spam),
+        CommentsCommand::Delete { id } => (id, Action::Delete),
+    };
+    let (post, msg) = site::comments_cmd::act(&store, &action.0, action.1).await?;
+    println!("{msg}");
+    if let Some(b) = builder {
+        let report = b.comments_changed(&post).await?;
+        site::print_report(&report);
+    }
+    Ok(())
 }

@@ -161,6 +161,13 @@ impl SiteContext {
         })
     }
 
+    /// For pages served from the API's address: absolute links, this year in the footer.
+    pub fn api_renderer(&self) -> Renderer<'_> {
+        let mut r = self.renderer(time::OffsetDateTime::now_utc().year());
+        r.absolute_links = true;
+        r
+    }
+
     pub fn renderer(&self, year: i32) -> Renderer<'_> {
         Renderer {
             config: &self.config,
@@ -168,6 +175,7 @@ impl SiteContext {
             theme: &self.theme,
             css_md5: &self.css_md5,
             year,
+            absolute_links: false,
         }
     }
 }
@@ -888,7 +896,7 @@ impl Pages {
         form: &crate::render::FormState,
     ) -> Result<String, BuildError> {
         let ctx = SiteContext::load(self.content.as_ref()).await?;
-        Ok(ctx.renderer(0).signup_page(token, Some(form))?)
+        Ok(ctx.api_renderer().signup_page(token, Some(form))?)
     }
 
     pub async fn message(
@@ -897,7 +905,7 @@ impl Pages {
         message: &crate::render::Message,
     ) -> Result<String, BuildError> {
         let ctx = SiteContext::load(self.content.as_ref()).await?;
-        Ok(ctx.renderer(0).message_page(path, message)?)
+        Ok(ctx.api_renderer().message_page(path, message)?)
     }
 
     /// The site configuration (for URLs in mails and redirects).

@@ -120,7 +120,7 @@ pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
         );
     }
     if !parent.is_empty()
-        && !(parent.len() <= 40 && parent.bytes().all(|b| b.is_ascii_alphanumeric()))
+        && (parent.len() > 40 || !parent.bytes().all(|b| b.is_ascii_alphanumeric()))
     {
         errors.insert(
             "parent".into(),

@@ -239,6 +239,9 @@ pub struct Renderer<'a> {
     pub css_md5: &'a str,
     /// For the footer: the year of the newest post, so a rebuild gives the same bytes.
     pub year: i32,
+    /// Links as absolute URLs: for pages the form functions serve from the API's address,
+    /// where a site-relative link would point at the API.
+    pub absolute_links: bool,
 }
 
 fn human(rfc: &str) -> String {
@@ -252,7 +255,7 @@ impl Renderer<'_> {
         kind: &'s str,
     ) -> (SiteCtx<'s>, PageCtx<'s>, Option<&'s Quote>) {
         let c = self.config;
-        let base_path = c.base_path();
+        let base_path = self.base();
         let site = SiteCtx {
             title: &c.title,
             description: &c.description,
@@ -299,9 +302,18 @@ impl Renderer<'_> {
         self.theme.render(template, ctx)
     }
 
-    /// The URL path (under the base path) of a site key.
+    /// What site links start with: the base path, or the base URL for absolute links.
+    fn base(&self) -> String {
+        if self.absolute_links {
+            self.config.base_url.clone()
+        } else {
+            self.config.base_path()
+        }
+    }
+
+    /// The URL (under the base path) of a site key.
     fn href(&self, key: &str) -> String {
-        format!("{}{}", self.config.base_path(), key)
+        format!("{}{}", self.base(), key)
     }
 
     pub fn photo_ctx(

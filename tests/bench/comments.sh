@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# Comment submission benchmark: the local server (the same handler as the Lambda, redb
+# storage with group commit, spam verification running behind it) against Isso 0.14 under
+# gunicorn, the same load (wrk, 16 connections, JSON POSTs), interleaved: ours, Isso, ours.
+# Prints both figures and the ratio, and checks that every accepted comment was stored.
+#
+#   bash tests/bench/comments.sh          # DURATION=20 seconds per run
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PEERS="${PEERS:-$(cd .. && pwd)/shared/peers}"
+WORK="${BENCH_WORK:-/tmp/comments-bench}"
+DURATION="${DURATION:-20}"
+CONCURRENCY="${CONCURRENCY:-16}"
+export PEERS_WORK="$WORK/peers"
+mkdir -p "$WORK"
+command -v wrk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
+
+cargo build -q --profile bench-release -p site -p integration-tests --bin site --bin site-bench
+SITE=target/bench-release/site
+BENCH=target/bench-release/site-bench
+
+ours() {
+  local run="$WORK/ours-$1" port
+  rm -rf "$run"; mkdir -p "$run"
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  RUST_LOG=warn "$SITE" serve --content sample/content --data "$run/data" --addr "127.0.0.1:$port" --rate-limit 0 >"$run/server.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
+  # The signed form token of every published post, read from its page as a browser would.
+  local tokens=""
+  for page in "$run"/data/site/posts/*/index.html; do
+    local slug token
+    slug=$(basename "$(dirname "$page")")
+    token=$(grep -o 'name="form_token" value="[^"]*"' "$page" | head -1 | sed 's/.*value="//; s/"$//')
+    tokens="$tokens${tokens:+,}$slug=$token"
+  done
+  TOKENS="$tokens" wrk -t1 -c"$CONCURRENCY" -d3s -s tests/bench/comment-post.lua "http://127.0.0.1:$port" >/dev/null
+  TOKENS="$tokens" wrk -t1 -c"$CONCURRENCY" -d"${DURATION}s" --latency -s tests/bench/comment-post.lua "http://127.0.0.1:$port" >"$run/wrk.txt"
+  sleep 2   # let the spam verifier finish the queue before the count
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  sed -n 's/^WRK_JSON //p' "$run/wrk.txt" >"$run/load.json"
+  "$BENCH" count --content sample/content --data "$run/data" >"$run/count.json"
+  python3 - "$run" <<'PY'
+import json, sys
+run = sys.argv[1]
+l = json.load(open(run + "/load.json")); c = json.load(open(run + "/count.json"))
+# Warm-up requests are stored too; wrk may abandon one reply per connection at its deadline.
+print(json.dumps({"rps_2xx": l["rps_2xx"], "p50_ms": l["p50_ms"], "p99_ms": l["p99_ms"], "accepted_2xx": l["accepted_2xx"],
+                  "non_2xx": l["non_2xx"], "errors": l["errors"], "stored_total": c["stored"], "by_status": c["by_status"]}))
+PY
+}
+
+echo "== ours (1)" >&2; ours 1 > "$WORK/ours-1.json"
+echo "== isso" >&2; DURATION="$DURATION" CONCURRENCY="$CONCURRENCY" bash "$PEERS/isso-bench.sh" > "$WORK/isso.txt"
+echo "== ours (2)" >&2; ours 2 > "$WORK/ours-2.json"
+
+python3 - "$WORK" "$PEERS_WORK/isso-results.jsonl" <<'PY'
+import json, statistics, sys
+work, isso_path = sys.argv[1], sys.argv[2]
+ours = [json.load(open(f"{work}/ours-{i}.json")) for i in (1, 2)]
+isso = [json.loads(l) for l in open(isso_path)][-1]
+print(open(f"{work}/isso.txt").read().strip())
+for i, o in enumerate(ours, 1):
+    print(f"ours run {i}: {o['rps_2xx']:.0f} req/s, p50 {o['p50_ms']:.2f} ms, p99 {o['p99_ms']:.2f} ms, non-2xx {o['non_2xx']}, errors {o['errors']}, stored {o['stored_total']} {o['by_status']}")
+rps = statistics.median(o["rps_2xx"] for o in ours)
+p99 = max(o["p99_ms"] for o in ours)
+print(f"ratio ours/isso: {rps / isso['rps_2xx']:.1f}x req/s ({rps:.0f} vs {isso['rps_2xx']:.0f}); p99 {p99:.2f} ms vs {isso['p99_ms']} ms")
+PY

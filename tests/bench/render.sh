@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Render benchmark: our full build and one-post edit against Hugo's, on the same corpus,
+# measured in the same run and printed as ratios.
+#
+#   bash tests/bench/render.sh            # 10,000 posts x 5 comments
+#   POSTS=1000 bash tests/bench/render.sh
+#
+# Needs ../shared/peers (gen-corpus.py, hugo-bench.sh) beside the repo; installs Hugo from
+# Debian's packages if missing (hugo-bench.sh does).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+POSTS="${POSTS:-10000}"
+PEERS="${PEERS:-$(cd .. && pwd)/shared/peers}"
+WORK="${BENCH_WORK:-/tmp/site-bench}"
+RUNS="${RUNS:-3}"
+export PEERS_WORK="$WORK/peers"
+mkdir -p "$WORK"
+
+cargo build -q --profile bench-release -p integration-tests --bin site-bench
+BIN=target/bench-release/site-bench
+
+python3 "$PEERS/gen-corpus.py" --posts "$POSTS" --comments 5 --out "$WORK/corpus" >/dev/null
+rm -rf "$WORK/site"
+echo "== preparing $POSTS posts (photos, comments)" >&2
+"$BIN" prepare --corpus "$WORK/corpus/neutral" --out "$WORK/site" >&2
+
+ours() {
+  for _ in $(seq 1 "$RUNS"); do "$BIN" full --out "$WORK/site" --clean; done
+  for _ in $(seq 1 "$RUNS"); do "$BIN" full --out "$WORK/site"; done
+}
+
+echo "== ours (before Hugo)" >&2
+ours > "$WORK/ours-1.jsonl"
+echo "== Hugo" >&2
+POSTS="$POSTS" RUNS="$RUNS" MODES=clean,overwrite WATCH=0 INCR_RUNS=3 bash "$PEERS/hugo-bench.sh" > "$WORK/hugo.txt"
+echo "== ours (after Hugo)" >&2
+ours > "$WORK/ours-2.jsonl"
+"$BIN" edit --out "$WORK/site" --runs 5 > "$WORK/edit.json"
+
+python3 - "$WORK" "$PEERS_WORK/hugo-results.jsonl" <<'PY'
+import json, statistics, sys
+work, hugo_path = sys.argv[1], sys.argv[2]
+ours = [json.loads(l) for f in ("ours-1.jsonl", "ours-2.jsonl") for l in open(f"{work}/{f}")]
+hugo = [json.loads(l) for l in open(hugo_path)][-1]
+edit = json.load(open(f"{work}/edit.json"))
+print(open(f"{work}/hugo.txt").read().strip())
+for mode in ("clean", "overwrite"):
+    runs = [r for r in ours if r["mode"] == mode]
+    pps = statistics.median(r["post_pages_per_s"] for r in runs)
+    wall = statistics.median(r["wall_s"] for r in runs)
+    rss = max(r["peak_rss_mb"] for r in runs)
+    h = hugo["full"][mode]
+    print(f"ours [{mode}]: {runs[0]['post_pages']} posts in {wall:.2f} s median of {len(runs)} -> {pps:.0f} post pages/s, peak RSS {rss:.0f} MB")
+    print(f"  hugo [{mode}]: {h['post_pages_per_s']:.0f} post pages/s, peak RSS {h['maxrss_mb']:.0f} MB")
+    print(f"  ratio ours/hugo: {pps / h['post_pages_per_s']:.2f}x pages/s, {rss / h['maxrss_mb']:.2f}x memory")
+print(f"ours one-post edit (page + listing + feeds, written): median {edit['edit_ms_median']:.1f} ms, all {[round(x, 1) for x in edit['edit_ms_all']]}")
+e = hugo.get("edit_plain_hugo", {}).get("wall_s", {})
+if e:
+    print(f"  hugo one-post edit (plain rebuild): median {e['median'] * 1000:.0f} ms -> ratio {e['median'] * 1000 / edit['edit_ms_median']:.0f}x faster")
+PY
