@@ -27,8 +27,6 @@ use crate::ports::{BlobStore, Clock, ItemStore, StoreError};
 use crate::records::{approved_comments, Comment};
 use crate::render::{Renderer, TemplateError, Theme, BUILTIN_CSS, THEME_CSS_KEY};
 
-/// Objects fetched or written at once against the stores.
-const IO_CONCURRENCY: usize = 32;
 /// Posts rendered per chunk in a full build: bounds memory to a chunk's pages.
 const CHUNK: usize = 256;
 
@@ -230,7 +228,7 @@ impl<'a> Publisher<'a> {
                 site.put(&key, body, &object_meta(&key)).await?;
                 Ok((key, true))
             })
-            .buffer_unordered(IO_CONCURRENCY)
+            .buffer_unordered(site.concurrency())
             .try_collect()
             .await?;
         for (key, written) in results {
@@ -365,7 +363,7 @@ impl Builder {
                             approved_comments(self.stores.records.as_ref(), &slug).await?;
                         Ok::<_, StoreError>((key, bytes, comments))
                     })
-                    .buffered(IO_CONCURRENCY)
+                    .buffered(self.stores.content.concurrency())
                     .try_collect()
                     .await?;
             let tokens: Vec<String> = fetched

@@ -32,6 +32,12 @@ pub trait BlobStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// MD5 (lower-case hex) of the stored bytes, or `None` when the key is absent.
     async fn md5(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// How many reads or writes to have in flight at once: many for a network store, few
+    /// for a local disk, where more only contend for the same directory locks.
+    fn concurrency(&self) -> usize {
+        32
+    }
+
     /// MD5 of every key under `prefix`. Adapters that get these cheaply (S3 listings carry
     /// ETags) override the default, which asks key by key.
     async fn md5_all(&self, prefix: &str) -> Result<HashMap<String, String>, StoreError> {

@@ -144,6 +144,10 @@ impl BlobStore for FsBlobStore {
     async fn md5(&self, key: &str) -> Result<Option<String>, StoreError> {
         Ok(self.get(key).await?.map(|b| super::md5_hex(&b)))
     }
+
+    fn concurrency(&self) -> usize {
+        4
+    }
 }
 
 /// A uniquely named temporary file in `dir`, removed on drop unless renamed.
