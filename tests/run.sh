@@ -20,5 +20,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 echo "== template lint"
 .venv/bin/cfn-lint infra/template.yaml
 .venv/bin/python infra/lint_expanded.py infra/template.yaml
+echo "== cargo build (function binaries, for tests/lambda_runtime.rs)"
+cargo build --workspace --bins
 echo "== cargo test"
 cargo test --workspace

@@ -1,0 +1,1326 @@
+//! `infra/template.yaml` held against the code and the sample events.
+//!
+//! - every crate under `functions/` has exactly one `AWS::Serverless::Function`, built by
+//!   cargo-lambda from that crate's binary, and `cargo lambda deploy` would give it the
+//!   memory and timeout the template gives it;
+//! - every environment variable a function's `main.rs` reads is set for it, and nothing
+//!   else is (besides `RUST_LOG` and the secrets revision marker); secrets come from dynamic
+//!   references, never from parameters;
+//! - every trigger of a function has a sample in `events/` that it matches (S3 key filters,
+//!   DynamoDB stream filter patterns, schedule rule, HTTP route), and every sample in
+//!   `events/` reaches exactly one function;
+//! - the IAM actions granted to a function are exactly the ones the table below says it
+//!   needs, on exactly those resources, and every action is one the adapters its `main.rs`
+//!   builds can perform;
+//! - every event-driven function has a failure destination, every function a log group with
+//!   retention and its alarms.
+//!
+//! The template is read as YAML with its CloudFormation tags (`!Sub`, `!Ref`, `!GetAtt`...)
+//! kept as tagged values.
+
+use integration_tests::root;
+use serde_json::Value as Json;
+use serde_norway::Value;
+use std::collections::{BTreeMap, BTreeSet};
+
+// ---------------------------------------------------------------------------------------
+// What each adapter can do, in IAM actions. A function may be granted only actions of the
+// adapters its main.rs constructs.
+//
+// - S3BlobStore: get -> GetObject; md5 -> HeadObject, which IAM authorises as GetObject;
+//   put -> PutObject; delete -> DeleteObject; list / md5_all -> ListObjectsV2, authorised
+//   as ListBucket (on the bucket, not on objects).
+// - DynamoItemStore: get -> GetItem; put -> PutItem (conditional or not); delete ->
+//   DeleteItem; query / query_gsi1 -> Query (on the table or on index/gsi1); increment ->
+//   UpdateItem.
+// - SesMailer: SES v2 SendEmail with raw content. IAM knows it as ses:SendEmail; raw
+//   sending is also checked as ses:SendRawEmail, so both are granted together.
+// ---------------------------------------------------------------------------------------
+const ADAPTERS: &[(&str, &[&str])] = &[
+    (
+        "S3BlobStore::new",
+        &[
+            "s3:GetObject",
+            "s3:PutObject",
+            "s3:DeleteObject",
+            "s3:ListBucket",
+        ],
+    ),
+    (
+        "DynamoItemStore::new",
+        &[
+            "dynamodb:GetItem",
+            "dynamodb:PutItem",
+            "dynamodb:DeleteItem",
+            "dynamodb:Query",
+            "dynamodb:UpdateItem",
+        ],
+    ),
+    ("SesMailer::new", &["ses:SendEmail", "ses:SendRawEmail"]),
+];
+
+// ---------------------------------------------------------------------------------------
+// What each function actually does with those adapters (read from its handler and the
+// shared code it calls), as (action, resource) pairs. Resources are written as
+// `content/<key or prefix>` (content bucket objects), `content` (the bucket itself, for
+// listing), `site`, `site/*`, `table`, `table/index/gsi1`, `ses:identity/*`.
+//
+// Every function that reads optional content files also lists the content bucket: without
+// s3:ListBucket, S3 answers 403 instead of 404 for a missing key, and S3BlobStore::get
+// turns only "no such key" into "absent".
+// ---------------------------------------------------------------------------------------
+fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
+    // SiteContext::load: site.toml, quotes.toml (optional), templates/ (listed, each read),
+    // static/theme.css (optional). Used by every page a form function renders.
+    let site_context: &[(&str, &str)] = &[
+        ("s3:ListBucket", "content"),
+        ("s3:GetObject", "content/site.toml"),
+        ("s3:GetObject", "content/quotes.toml"),
+        ("s3:GetObject", "content/templates/*"),
+        ("s3:GetObject", "content/static/theme.css"),
+    ];
+    let ses: &[(&str, &str)] = &[
+        ("ses:SendEmail", "ses:identity/*"),
+        ("ses:SendRawEmail", "ses:identity/*"),
+    ];
+    let mut m = BTreeMap::new();
+    m.insert(
+        // Builder: lists and reads every content prefix it renders, reads and writes its
+        // own state under _state/, mirrors pages into the site bucket (md5 via HeadObject,
+        // put, delete of removed pages, listing for the full build), and queries the
+        // approved comments of a post (table key, no index).
+        "render",
+        [
+            ("s3:ListBucket", "content"),
+            ("s3:GetObject", "content/posts/*"),
+            ("s3:GetObject", "content/photos/*"),
+            ("s3:GetObject", "content/templates/*"),
+            ("s3:GetObject", "content/static/*"),
+            ("s3:GetObject", "content/site.toml"),
+            ("s3:GetObject", "content/quotes.toml"),
+            ("s3:GetObject", "content/_state/*"),
+            ("s3:PutObject", "content/_state/*"),
+            ("s3:ListBucket", "site"),
+            ("s3:GetObject", "site/*"),
+            ("s3:PutObject", "site/*"),
+            ("s3:DeleteObject", "site/*"),
+            ("dynamodb:Query", "table"),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    m.insert(
+        // Pages::post (posts/<slug>.md), Pages::post_with_form (site context, the photo
+        // index, approved comments by Query), Guard::rate (UpdateItem), comments::get of a
+        // reply's parent (GetItem), comments::store_pending (conditional PutItem).
+        "comment-submit",
+        site_context
+            .iter()
+            .copied()
+            .chain([
+                ("s3:GetObject", "content/posts/*"),
+                ("s3:GetObject", "content/_state/photo-index.json"),
+                ("dynamodb:GetItem", "table"),
+                ("dynamodb:PutItem", "table"),
+                ("dynamodb:UpdateItem", "table"),
+                ("dynamodb:Query", "table"),
+            ])
+            .collect(),
+    );
+    m.insert(
+        // blocklist.txt; for the moderator's mail Pages::config (site.toml) and
+        // Pages::post (the title). comments::is_duplicate (GetItem, PutItem),
+        // comments::is_trusted (GetItem), the scored comment (conditional PutItem),
+        // comments::set_status (PutItem, UpdateItem of the author's approval count),
+        // comments::find for {"rescore": id} (Query on gsi1). SES for the mail.
+        "spam-verify",
+        [
+            ("s3:ListBucket", "content"),
+            ("s3:GetObject", "content/blocklist.txt"),
+            ("s3:GetObject", "content/site.toml"),
+            ("s3:GetObject", "content/posts/*"),
+            ("dynamodb:GetItem", "table"),
+            ("dynamodb:PutItem", "table"),
+            ("dynamodb:UpdateItem", "table"),
+            ("dynamodb:Query", "table/index/gsi1"),
+        ]
+        .into_iter()
+        .chain(ses.iter().copied())
+        .collect(),
+    );
+    m.insert(
+        // Pages::message and Pages::config (site context), comments::get (GetItem),
+        // moderation::consume (conditional PutItem), moderation::apply: comments::delete
+        // (DeleteItem) or comments::set_status (PutItem, UpdateItem).
+        "moderate",
+        site_context
+            .iter()
+            .copied()
+            .chain([
+                ("dynamodb:GetItem", "table"),
+                ("dynamodb:PutItem", "table"),
+                ("dynamodb:DeleteItem", "table"),
+                ("dynamodb:UpdateItem", "table"),
+            ])
+            .collect(),
+    );
+    m.insert(
+        // Pages::signup_with_form, ::message, ::config (site context); supporters::
+        // register / confirm / erase / stop_newsletter / find_by_manage_token /
+        // confirmed_by_email (GetItem, conditional PutItem, DeleteItem), Guard::rate and
+        // supporters::take_mail_allowance (UpdateItem). SES for the mails.
+        "signup",
+        site_context
+            .iter()
+            .copied()
+            .chain([
+                ("dynamodb:GetItem", "table"),
+                ("dynamodb:PutItem", "table"),
+                ("dynamodb:DeleteItem", "table"),
+                ("dynamodb:UpdateItem", "table"),
+            ])
+            .chain(ses.iter().copied())
+            .collect(),
+    );
+    m
+}
+
+/// Variables set for a function that its main.rs does not read through `Env`:
+/// `RUST_LOG` is read by `shared::telemetry` (tracing's EnvFilter); `SECRETS_REVISION`
+/// only makes CloudFormation update the functions (and so re-resolve the secrets).
+const EXTRA_VARS: &[&str] = &["RUST_LOG", "SECRETS_REVISION"];
+
+/// Values the samples in `events/` were made with (`SiteName=campaign`).
+const SAMPLE_PARAMS: &[(&str, &str)] = &[
+    ("SiteName", "campaign"),
+    ("AWS::AccountId", "123456789012"),
+    ("AWS::Region", "eu-west-2"),
+    ("AWS::Partition", "aws"),
+];
+
+// ---------------------------------------------------------------------------------------
+// Reading the template
+// ---------------------------------------------------------------------------------------
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+    serde_norway::from_str(&text).expect("infra/template.yaml parses as YAML")
+}
+
+fn get<'a>(v: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    let mut cur = v;
+    for k in path {
+        cur = cur.as_mapping()?.get(*k)?;
+    }
+    Some(cur)
+}
+
+fn s(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        other => panic!("expected a scalar, got {other:?}"),
+    }
+}
+
+/// A value with one CloudFormation tag (`!Sub x`, `!Ref x`, `!GetAtt x`), as (tag, value).
+fn tagged(v: &Value) -> Option<(String, &Value)> {
+    match v {
+        Value::Tagged(t) => Some((
+            t.tag.to_string().trim_start_matches('!').to_string(),
+            &t.value,
+        )),
+        _ => None,
+    }
+}
+
+/// A short description of a value for messages and comparisons: `Sub:...`, `Ref:X`,
+/// `GetAtt:X.Y`, or the plain string.
+fn describe(v: &Value) -> String {
+    match tagged(v) {
+        Some((tag, inner)) => match inner {
+            Value::String(x) => format!("{tag}:{x}"),
+            other => format!("{tag}:{other:?}"),
+        },
+        None => match v {
+            Value::String(x) => x.clone(),
+            other => format!("{other:?}"),
+        },
+    }
+}
+
+/// `!Sub` strings with the sample values substituted (other references left as they are).
+fn substitute(text: &str) -> String {
+    let mut out = text.to_string();
+    for (k, v) in SAMPLE_PARAMS {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    out
+}
+
+/// The names of a list-or-scalar field.
+fn list(v: &Value) -> Vec<&Value> {
+    match v {
+        Value::Sequence(items) => items.iter().collect(),
+        other => vec![other],
+    }
+}
+
+struct Function<'a> {
+    logical_id: String,
+    binary: String,
+    props: &'a Value,
+    metadata: &'a Value,
+}
+
+fn functions(t: &Value) -> Vec<Function<'_>> {
+    let resources = get(t, &["Resources"]).unwrap().as_mapping().unwrap();
+    resources
+        .iter()
+        .filter(|(_, r)| get(r, &["Type"]).map(s).as_deref() == Some("AWS::Serverless::Function"))
+        .map(|(id, r)| Function {
+            logical_id: s(id),
+            binary: get(r, &["Metadata", "BuildProperties", "Binary"])
+                .map(s)
+                .unwrap_or_else(|| panic!("{}: no Metadata.BuildProperties.Binary", s(id))),
+            props: get(r, &["Properties"]).unwrap(),
+            metadata: get(r, &["Metadata"]).unwrap(),
+        })
+        .collect()
+}
+
+/// Function crates: (package name, crate dir). Each has one binary, named after the
+/// package (src/main.rs, no [[bin]] sections).
+fn function_crates() -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root().join("functions")).unwrap() {
+        let dir = e.unwrap().path();
+        let manifest = dir.join("Cargo.toml");
+        if !manifest.exists() {
+            continue;
+        }
+        let m: toml::Value = toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        assert!(
+            m.get("bin").is_none(),
+            "{}: [[bin]] sections: the test assumes one binary named after the package",
+            manifest.display()
+        );
+        assert!(
+            dir.join("src/main.rs").exists(),
+            "{}: no src/main.rs",
+            dir.display()
+        );
+        out.push((m["package"]["name"].as_str().unwrap().to_string(), dir));
+    }
+    out.sort();
+    out
+}
+
+fn crate_dir(name: &str) -> std::path::PathBuf {
+    function_crates()
+        .into_iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, d)| d)
+        .unwrap_or_else(|| panic!("no crate {name} under functions/"))
+}
+
+// ---------------------------------------------------------------------------------------
+// Reading the code
+// ---------------------------------------------------------------------------------------
+
+/// Environment variables a function's main.rs reads through `shared::env::Env`.
+fn env_reads(main_rs: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for call in ["env.require(\"", "env.get(\"", "env.get_or(\""] {
+        let mut rest = main_rs;
+        while let Some(i) = rest.find(call) {
+            rest = &rest[i + call.len()..];
+            let end = rest.find('"').unwrap();
+            out.insert(rest[..end].to_string());
+        }
+    }
+    // Accessors with a fixed variable behind them (shared/src/env.rs).
+    for (call, var) in [
+        ("env.signer()", "SIGNING_KEY"),
+        ("env.captcha_secret()", "HCAPTCHA_SECRET"),
+        ("env.rate_limit()", "RATE_LIMIT"),
+    ] {
+        if main_rs.contains(call) {
+            out.insert(var.to_string());
+        }
+    }
+    out
+}
+
+fn main_rs(name: &str) -> String {
+    let text = std::fs::read_to_string(crate_dir(name).join("src/main.rs")).unwrap();
+    assert!(
+        text.contains("Env::from_process()"),
+        "{name}: main.rs does not read its configuration through shared::env::Env"
+    );
+    text
+}
+
+/// No function reads the environment behind `Env`'s back (the scan above would miss it).
+#[test]
+fn functions_read_the_environment_only_through_env() {
+    for (name, dir) in function_crates() {
+        for e in std::fs::read_dir(dir.join("src")).unwrap() {
+            let p = e.unwrap().path();
+            let text = std::fs::read_to_string(&p).unwrap();
+            for needle in ["env::var(", "env::var_os(", "env::vars("] {
+                assert!(
+                    !text.contains(needle),
+                    "{name}: {} calls {needle}; read configuration through shared::env::Env",
+                    p.display()
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Functions and builds
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn every_function_crate_has_exactly_one_function_built_by_cargo_lambda() {
+    let t = template();
+    let fns = functions(&t);
+    let crates: Vec<String> = function_crates().into_iter().map(|(n, _)| n).collect();
+    for name in &crates {
+        let matching: Vec<&str> = fns
+            .iter()
+            .filter(|f| &f.binary == name)
+            .map(|f| f.logical_id.as_str())
+            .collect();
+        assert_eq!(
+            matching.len(),
+            1,
+            "crate {name}: functions {matching:?} in the template"
+        );
+    }
+    for f in &fns {
+        assert!(
+            crates.contains(&f.binary),
+            "{}: Binary {} is no crate under functions/",
+            f.logical_id,
+            f.binary
+        );
+        assert_eq!(
+            get(f.metadata, &["BuildMethod"]).map(s).as_deref(),
+            Some("rust-cargolambda"),
+            "{}",
+            f.logical_id
+        );
+        assert_eq!(
+            get(f.props, &["CodeUri"]).map(s).as_deref(),
+            Some(".."),
+            "{}",
+            f.logical_id
+        );
+        let name = get(f.props, &["FunctionName"]).map(describe);
+        assert_eq!(
+            name.as_deref(),
+            Some(format!("Sub:${{SiteName}}-{}", f.binary).as_str()),
+            "{}: FunctionName should be <SiteName>-<crate> (docs/deploy.md relies on it for cargo lambda deploy)",
+            f.logical_id
+        );
+    }
+    let globals = get(&t, &["Globals", "Function"]).unwrap();
+    assert_eq!(
+        get(globals, &["Runtime"]).map(s).as_deref(),
+        Some("provided.al2023")
+    );
+    assert_eq!(
+        get(globals, &["Architectures"])
+            .and_then(|a| a.as_sequence())
+            .map(|a| a.iter().map(s).collect::<Vec<_>>()),
+        Some(vec!["arm64".to_string()])
+    );
+    assert_eq!(
+        get(globals, &["Handler"]).map(s).as_deref(),
+        Some("bootstrap")
+    );
+    for f in &fns {
+        for k in ["Runtime", "Architectures", "Handler"] {
+            assert!(
+                get(f.props, &[k]).is_none(),
+                "{}: {k} overrides Globals",
+                f.logical_id
+            );
+        }
+    }
+}
+
+/// `cargo lambda deploy` applies `[package.metadata.lambda.deploy]` memory and timeout to
+/// the function it updates: they must agree with the template, or a code-only update would
+/// silently change the configuration.
+#[test]
+fn cargo_lambda_metadata_agrees_with_the_template() {
+    let t = template();
+    let globals = get(&t, &["Globals", "Function"]).unwrap();
+    for f in functions(&t) {
+        let manifest = crate_dir(&f.binary).join("Cargo.toml");
+        let m: toml::Value = toml::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+        let lambda = m
+            .get("package")
+            .and_then(|p| p.get("metadata"))
+            .and_then(|p| p.get("lambda"))
+            .unwrap_or_else(|| panic!("{}: no [package.metadata.lambda]", manifest.display()));
+        for (key, prop) in [("memory", "MemorySize"), ("timeout", "Timeout")] {
+            let in_template = get(f.props, &[prop])
+                .or_else(|| get(globals, &[prop]))
+                .map(s)
+                .unwrap();
+            let in_cargo = lambda
+                .get("deploy")
+                .and_then(|d| d.get(key))
+                .map(|v| v.to_string())
+                .unwrap_or_else(|| panic!("{}: no deploy.{key}", manifest.display()));
+            assert_eq!(
+                in_cargo, in_template,
+                "{}: deploy.{key} vs {prop}",
+                f.binary
+            );
+        }
+        // `cargo lambda deploy` uploads [package.metadata.lambda.env] (and deploy.env_var)
+        // as the deployed function's whole environment, replacing the template's: checked
+        // against cargo-lambda 1.9.2 (docs/deploy.md). Local settings live under `watch`.
+        assert!(
+            lambda.get("env").is_none(),
+            "{}: [package.metadata.lambda.env] would replace the deployed environment on `cargo lambda deploy`; use [package.metadata.lambda.watch] env_var",
+            f.binary
+        );
+        let deploy = lambda.get("deploy").unwrap();
+        for key in ["env", "env_var", "env_vars", "env_file"] {
+            assert!(
+                deploy.get(key).is_none(),
+                "{}: deploy.{key} would replace the deployed environment",
+                f.binary
+            );
+        }
+        // `cargo lambda watch` runs the function with watch.env_var: every variable main.rs
+        // reads must be there.
+        let watch_env: BTreeSet<String> = lambda
+            .get("watch")
+            .and_then(|w| w.get("env_var"))
+            .and_then(|e| e.as_array())
+            .map(|e| {
+                e.iter()
+                    .filter_map(|v| v.as_str())
+                    .filter_map(|v| v.split_once('='))
+                    .map(|(k, _)| k.trim().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for var in env_reads(&main_rs(&f.binary)) {
+            assert!(
+                watch_env.contains(&var),
+                "{}: [package.metadata.lambda.watch] env_var lacks {var} (cargo lambda watch)",
+                f.binary
+            );
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Environment
+// ---------------------------------------------------------------------------------------
+
+fn environment<'a>(t: &'a Value, f: &Function<'a>) -> BTreeMap<String, &'a Value> {
+    let mut env = BTreeMap::new();
+    for source in [
+        get(t, &["Globals", "Function", "Environment", "Variables"]),
+        get(f.props, &["Environment", "Variables"]),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        for (k, v) in source.as_mapping().unwrap() {
+            env.insert(s(k), v);
+        }
+    }
+    env
+}
+
+#[test]
+fn every_variable_a_function_reads_is_set_and_nothing_else() {
+    let t = template();
+    for f in functions(&t) {
+        let reads = env_reads(&main_rs(&f.binary));
+        assert!(
+            !reads.is_empty(),
+            "{}: no Env reads found in main.rs",
+            f.binary
+        );
+        let env = environment(&t, &f);
+        let set: BTreeSet<String> = env.keys().cloned().collect();
+        let missing: Vec<_> = reads.difference(&set).collect();
+        assert!(
+            missing.is_empty(),
+            "{}: reads {missing:?}, not set in the template",
+            f.binary
+        );
+        let unread: Vec<_> = set
+            .iter()
+            .filter(|k| !reads.contains(*k) && !EXTRA_VARS.contains(&k.as_str()))
+            .collect();
+        assert!(
+            unread.is_empty(),
+            "{}: sets {unread:?}, which main.rs does not read",
+            f.binary
+        );
+    }
+}
+
+#[test]
+fn secrets_come_from_secrets_manager_never_parameters() {
+    let t = template();
+    let params = get(&t, &["Parameters"]).unwrap().as_mapping().unwrap();
+    for (name, _) in params {
+        let n = s(name).to_ascii_lowercase();
+        let names_a_secret = n.contains("secret") && !n.contains("revision");
+        assert!(
+            !names_a_secret && !n.contains("signingkey"),
+            "parameter {}: secrets must not be template parameters",
+            s(name)
+        );
+    }
+    for f in functions(&t) {
+        for (var, value) in environment(&t, &f) {
+            if var == "SIGNING_KEY" || var == "HCAPTCHA_SECRET" {
+                let d = describe(value);
+                assert!(
+                    d.starts_with("Sub:{{resolve:secretsmanager:")
+                        || d.starts_with("Sub:{{resolve:ssm"),
+                    "{}: {var} = {d} is not a dynamic reference",
+                    f.binary
+                );
+            }
+        }
+    }
+    // The signing key is generated as 64 hex digits (SIGNING_KEY: hex, >= 32 bytes).
+    let gen = get(
+        &t,
+        &[
+            "Resources",
+            "SigningKeySecret",
+            "Properties",
+            "GenerateSecretString",
+        ],
+    )
+    .expect("SigningKeySecret generates its value");
+    assert_eq!(get(gen, &["PasswordLength"]).map(s).as_deref(), Some("64"));
+    assert_eq!(get(gen, &["ExcludeUppercase"]), Some(&Value::Bool(true)));
+    assert_eq!(get(gen, &["ExcludePunctuation"]), Some(&Value::Bool(true)));
+    let excluded: BTreeSet<char> = s(get(gen, &["ExcludeCharacters"]).unwrap())
+        .chars()
+        .collect();
+    let allowed: BTreeSet<char> = ('a'..='z').filter(|c| !excluded.contains(c)).collect();
+    assert_eq!(
+        allowed,
+        ('a'..='f').collect(),
+        "only a-f may remain of the lower-case letters"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Triggers and samples
+// ---------------------------------------------------------------------------------------
+
+struct Trigger<'a> {
+    function: String,
+    name: String,
+    kind: String,
+    props: &'a Value,
+}
+
+fn triggers<'a>(fns: &[Function<'a>]) -> Vec<Trigger<'a>> {
+    let mut out = Vec::new();
+    for f in fns {
+        if let Some(events) = get(f.props, &["Events"]).and_then(|e| e.as_mapping()) {
+            for (name, e) in events {
+                out.push(Trigger {
+                    function: f.binary.clone(),
+                    name: s(name),
+                    kind: s(get(e, &["Type"]).unwrap()),
+                    props: get(e, &["Properties"]).unwrap(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn samples() -> Vec<(String, Json)> {
+    let mut out: Vec<(String, Json)> = std::fs::read_dir(root().join("events"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| {
+            let name = p.file_name().unwrap().to_string_lossy().to_string();
+            let v = serde_json::from_slice(&std::fs::read(&p).unwrap())
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            (name, v)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The sample file prefix each trigger type is matched against.
+fn sample_prefix(kind: &str) -> &'static str {
+    match kind {
+        "S3" => "s3-",
+        "DynamoDB" => "dynamodb-",
+        "Schedule" => "schedule-",
+        "HttpApi" => "apigw-",
+        other => panic!("trigger type {other}: no sample convention (add one here and in events/)"),
+    }
+}
+
+fn wildcard_match(pattern: &str, value: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => pattern == value,
+    }
+}
+
+/// A content-filtering pattern (Lambda event filtering / EventBridge syntax, the subset the
+/// template uses: exact values, `anything-but`, `prefix`, `exists`) against an event.
+fn pattern_matches(pattern: &Json, event: Option<&Json>) -> bool {
+    match pattern {
+        Json::Object(fields) => fields.iter().all(|(k, p)| match (p, event) {
+            (Json::Array(_), Some(e)) => pattern_matches(p, e.get(k)),
+            (Json::Object(_), Some(e)) => e.get(k).is_some() && pattern_matches(p, e.get(k)),
+            (_, None) => false,
+            _ => panic!("unsupported pattern {p}"),
+        }),
+        Json::Array(alternatives) => alternatives.iter().any(|alt| match alt {
+            Json::Object(op) => {
+                if let Some(excluded) = op.get("anything-but") {
+                    let excluded = excluded
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_else(|| vec![excluded.clone()]);
+                    event.is_some_and(|e| !excluded.contains(e))
+                } else if let Some(prefix) = op.get("prefix").and_then(Json::as_str) {
+                    event
+                        .and_then(Json::as_str)
+                        .is_some_and(|e| e.starts_with(prefix))
+                } else if let Some(exists) = op.get("exists").and_then(Json::as_bool) {
+                    event.is_some() == exists
+                } else {
+                    panic!("unsupported pattern operator {alt}")
+                }
+            }
+            scalar => event == Some(scalar),
+        }),
+        other => panic!("unsupported pattern {other}"),
+    }
+}
+
+/// Does this sample reach the function through this trigger?
+fn trigger_matches(t: &Template, trigger: &Trigger, sample: &Json) -> bool {
+    match trigger.kind.as_str() {
+        "S3" => {
+            let events: Vec<String> = list(get(trigger.props, &["Events"]).unwrap())
+                .into_iter()
+                .map(s)
+                .collect();
+            let rules = get(trigger.props, &["Filter", "S3Key", "Rules"])
+                .and_then(|r| r.as_sequence())
+                .cloned()
+                .unwrap_or_default();
+            let bucket = t.bucket_name(get(trigger.props, &["Bucket"]).unwrap());
+            let records = sample["Records"].as_array().cloned().unwrap_or_default();
+            !records.is_empty()
+                && records.iter().all(|r| {
+                    let name = format!("s3:{}", r["eventName"].as_str().unwrap_or(""));
+                    let key = r["s3"]["object"]["key"].as_str().unwrap_or("");
+                    r["eventSource"] == "aws:s3"
+                        && r["s3"]["bucket"]["name"].as_str() == Some(bucket.as_str())
+                        && events.iter().any(|p| wildcard_match(p, &name))
+                        && rules.iter().all(|rule| {
+                            let value = s(get(rule, &["Value"]).unwrap());
+                            match s(get(rule, &["Name"]).unwrap()).as_str() {
+                                "prefix" => key.starts_with(&value),
+                                "suffix" => key.ends_with(&value),
+                                other => panic!("S3 filter rule {other}"),
+                            }
+                        })
+                })
+        }
+        "DynamoDB" => {
+            assert_eq!(
+                get(trigger.props, &["Stream"]).map(describe).as_deref(),
+                Some("GetAtt:RecordsTable.StreamArn"),
+                "{}.{}: stream of the records table",
+                trigger.function,
+                trigger.name
+            );
+            let filters: Vec<Json> = get(trigger.props, &["FilterCriteria", "Filters"])
+                .and_then(|f| f.as_sequence())
+                .unwrap_or_else(|| {
+                    panic!("{}.{}: no FilterCriteria", trigger.function, trigger.name)
+                })
+                .iter()
+                .map(|f| {
+                    serde_json::from_str(&s(get(f, &["Pattern"]).unwrap())).expect("a JSON pattern")
+                })
+                .collect();
+            let records = sample["Records"].as_array().cloned().unwrap_or_default();
+            !records.is_empty()
+                && records.iter().all(|r| {
+                    r["eventSource"] == "aws:dynamodb"
+                        && filters.iter().any(|p| pattern_matches(p, Some(r)))
+                })
+        }
+        "Schedule" => {
+            let rule = substitute(&s(tagged(
+                get(trigger.props, &["Name"]).expect("a named rule"),
+            )
+            .map(|(_, v)| v)
+            .unwrap()));
+            sample["detail-type"] == "Scheduled Event"
+                && sample["source"] == "aws.events"
+                && sample["resources"].as_array().is_some_and(|r| {
+                    r.iter().any(|a| {
+                        a.as_str()
+                            .is_some_and(|a| a.ends_with(&format!(":rule/{rule}")))
+                    })
+                })
+        }
+        "HttpApi" => {
+            assert_eq!(
+                get(trigger.props, &["ApiId"]).map(describe).as_deref(),
+                Some("Ref:HttpApi"),
+                "{}.{}: routes belong to the one HTTP API",
+                trigger.function,
+                trigger.name
+            );
+            let route = format!(
+                "{} {}",
+                s(get(trigger.props, &["Method"]).unwrap()).to_ascii_uppercase(),
+                s(get(trigger.props, &["Path"]).unwrap())
+            );
+            sample["routeKey"].as_str() == Some(route.as_str()) && sample["version"] == "2.0"
+        }
+        _ => false,
+    }
+}
+
+/// Does this sample reach the function through one of these triggers? A sample with several
+/// records (S3, streams) does if each record is let through by one of them: S3 notification
+/// configurations and stream filters apply per record.
+fn reaches_through(t: &Template, trs: &[&Trigger], sample: &Json) -> bool {
+    match sample.get("Records").and_then(Json::as_array) {
+        Some(records) => {
+            !records.is_empty()
+                && records.iter().all(|r| {
+                    let one = serde_json::json!({ "Records": [r] });
+                    trs.iter().any(|tr| trigger_matches(t, tr, &one))
+                })
+        }
+        None => trs.iter().any(|tr| trigger_matches(t, tr, sample)),
+    }
+}
+
+/// Template-level lookups the matchers need.
+struct Template<'a> {
+    t: &'a Value,
+}
+
+impl Template<'_> {
+    /// A bucket's name with the sample parameters, from `!Ref Bucket` and its BucketName.
+    fn bucket_name(&self, r: &Value) -> String {
+        let (tag, id) = tagged(r).expect("Bucket: !Ref <bucket>");
+        assert_eq!(tag, "Ref");
+        let name = get(self.t, &["Resources", &s(id), "Properties", "BucketName"])
+            .expect("bucket has a fixed name");
+        let (_, text) = tagged(name).expect("BucketName: !Sub ...");
+        substitute(&s(text))
+    }
+}
+
+#[test]
+fn every_trigger_has_a_sample_and_every_sample_reaches_one_function() {
+    let t = template();
+    let lookup = Template { t: &t };
+    let fns = functions(&t);
+    let trig = triggers(&fns);
+    let samples = samples();
+    assert!(!samples.is_empty());
+
+    // Each trigger type of each function: at least one sample of its kind that it matches.
+    let mut by_kind: BTreeMap<(String, String), Vec<&Trigger>> = BTreeMap::new();
+    for tr in &trig {
+        by_kind
+            .entry((tr.function.clone(), tr.kind.clone()))
+            .or_default()
+            .push(tr);
+    }
+    for ((function, kind), trs) in &by_kind {
+        let prefix = sample_prefix(kind);
+        let matched: Vec<&str> = samples
+            .iter()
+            .filter(|(name, v)| name.starts_with(prefix) && reaches_through(&lookup, trs, v))
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert!(
+            !matched.is_empty(),
+            "{function}: no {prefix}*.json sample matches its {kind} triggers"
+        );
+        eprintln!("{function} {kind}: {matched:?}");
+    }
+    // Routes without a sample of their own are allowed, but reported.
+    for tr in trig.iter().filter(|tr| tr.kind == "HttpApi") {
+        if !samples.iter().any(|(_, v)| trigger_matches(&lookup, tr, v)) {
+            eprintln!(
+                "note: {} route {} has no events/apigw-*.json sample of its own",
+                tr.function, tr.name
+            );
+        }
+    }
+
+    // Each sample: exactly one function (through any of its triggers).
+    for (name, v) in &samples {
+        let reached: BTreeSet<&str> = by_kind
+            .iter()
+            .filter(|((_, kind), trs)| {
+                name.starts_with(sample_prefix(kind)) && reaches_through(&lookup, trs, v)
+            })
+            .map(|((function, _), _)| function.as_str())
+            .collect();
+        assert_eq!(
+            reached.len(),
+            1,
+            "events/{name} reaches {reached:?}; it should reach exactly one function"
+        );
+    }
+}
+
+/// The stream filters mirror what the handlers act on: a record the filter drops is one the
+/// handler would ignore, checked on made-up records around the samples.
+#[test]
+fn stream_filters_pass_exactly_what_the_handlers_act_on() {
+    let t = template();
+    let fns = functions(&t);
+    let trig = triggers(&fns);
+    let lookup = Template { t: &t };
+    let stream = |name: &str, old: Option<(&str, &str)>, new: Option<(&str, &str)>| -> Json {
+        let image = |x: Option<(&str, &str)>| match x {
+            Some((ty, status)) => serde_json::json!({"type": {"S": ty}, "status": {"S": status}}),
+            None => serde_json::json!(null),
+        };
+        let mut ddb = serde_json::Map::new();
+        if old.is_some() {
+            ddb.insert("OldImage".into(), image(old));
+        }
+        if new.is_some() {
+            ddb.insert("NewImage".into(), image(new));
+        }
+        serde_json::json!({"Records": [{"eventName": name, "eventSource": "aws:dynamodb", "dynamodb": ddb}]})
+    };
+    let reaches = |event: &Json| -> BTreeSet<String> {
+        trig.iter()
+            .filter(|tr| tr.kind == "DynamoDB" && trigger_matches(&lookup, tr, event))
+            .map(|tr| tr.function.clone())
+            .collect()
+    };
+    let cases: &[(&str, Json, &[&str])] = &[
+        (
+            "new pending comment",
+            stream("INSERT", None, Some(("comment", "pending"))),
+            &["spam-verify"],
+        ),
+        (
+            "held comment sent back to pending",
+            stream(
+                "MODIFY",
+                Some(("comment", "held")),
+                Some(("comment", "pending")),
+            ),
+            &["spam-verify"],
+        ),
+        (
+            "spam-verify's own write (rules added, still pending)",
+            stream(
+                "MODIFY",
+                Some(("comment", "pending")),
+                Some(("comment", "pending")),
+            ),
+            &[],
+        ),
+        (
+            "pending comment approved",
+            stream(
+                "MODIFY",
+                Some(("comment", "pending")),
+                Some(("comment", "approved")),
+            ),
+            &["render"],
+        ),
+        (
+            "pending comment held",
+            stream(
+                "MODIFY",
+                Some(("comment", "pending")),
+                Some(("comment", "held")),
+            ),
+            &[],
+        ),
+        (
+            "approved comment marked spam",
+            stream(
+                "MODIFY",
+                Some(("comment", "approved")),
+                Some(("comment", "spam")),
+            ),
+            &["render"],
+        ),
+        (
+            "approved comment deleted",
+            stream("REMOVE", Some(("comment", "approved")), None),
+            &["render"],
+        ),
+        (
+            "spam comment deleted",
+            stream("REMOVE", Some(("comment", "spam")), None),
+            &[],
+        ),
+        (
+            "a supporter record",
+            stream("INSERT", None, Some(("supporter", "pending"))),
+            &[],
+        ),
+    ];
+    for (what, event, expected) in cases {
+        let got = reaches(event);
+        let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, expected, "{what}");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// IAM
+// ---------------------------------------------------------------------------------------
+
+/// A policy resource as the short form the `needed()` table uses.
+fn resource_name(r: &Value) -> String {
+    let d = describe(r);
+    let content =
+        "Sub:arn:${AWS::Partition}:s3:::${SiteName}-content-${AWS::AccountId}-${AWS::Region}";
+    if let Some(rest) = d.strip_prefix(content) {
+        return format!("content{rest}");
+    }
+    match d.as_str() {
+        "GetAtt:SiteBucket.Arn" => "site".into(),
+        "Sub:${SiteBucket.Arn}/*" => "site/*".into(),
+        "GetAtt:RecordsTable.Arn" => "table".into(),
+        "Sub:${RecordsTable.Arn}/index/gsi1" => "table/index/gsi1".into(),
+        "Sub:arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:identity/*" => {
+            "ses:identity/*".into()
+        }
+        other => {
+            panic!("policy resource {other}: not one the test knows; add it to resource_name()")
+        }
+    }
+}
+
+fn granted(f: &Function) -> BTreeSet<(String, String)> {
+    let mut out = BTreeSet::new();
+    let policies = get(f.props, &["Policies"])
+        .and_then(|p| p.as_sequence())
+        .cloned()
+        .unwrap_or_default();
+    for policy in &policies {
+        // Only inline documents: SAM policy templates and managed policies would hide what
+        // they grant from this test.
+        let statements = get(policy, &["Statement"])
+            .and_then(|st| st.as_sequence())
+            .unwrap_or_else(|| panic!("{}: every policy must be an inline document", f.binary));
+        for st in statements {
+            assert_eq!(
+                get(st, &["Effect"]).map(s).as_deref(),
+                Some("Allow"),
+                "{}",
+                f.binary
+            );
+            let actions: Vec<String> = list(get(st, &["Action"]).unwrap())
+                .into_iter()
+                .map(s)
+                .collect();
+            let resources: Vec<String> = list(get(st, &["Resource"]).unwrap())
+                .into_iter()
+                .map(resource_name)
+                .collect();
+            for a in &actions {
+                assert!(!a.contains('*'), "{}: wildcard action {a}", f.binary);
+                if a.starts_with("ses:") {
+                    // Mail only as the site's sender.
+                    assert_eq!(
+                        get(st, &["Condition", "StringEquals", "ses:FromAddress"])
+                            .map(describe)
+                            .as_deref(),
+                        Some("Ref:SesSenderAddress"),
+                        "{}: {a} without the ses:FromAddress condition",
+                        f.binary
+                    );
+                }
+                for r in &resources {
+                    out.insert((a.clone(), r.clone()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_permission_needed_is_granted_and_no_more() {
+    let t = template();
+    let needed = needed();
+    for f in functions(&t) {
+        let main = main_rs(&f.binary);
+        let capable: BTreeSet<&str> = ADAPTERS
+            .iter()
+            .filter(|(ctor, _)| main.contains(ctor))
+            .flat_map(|(_, actions)| actions.iter().copied())
+            .collect();
+        let want: BTreeSet<(String, String)> = needed
+            .get(f.binary.as_str())
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: no entry in needed(): read its handler and add one",
+                    f.binary
+                )
+            })
+            .iter()
+            .map(|(a, r)| (a.to_string(), r.to_string()))
+            .collect();
+        for (a, _) in &want {
+            assert!(
+                capable.contains(a.as_str()),
+                "{}: the table says it needs {a}, but main.rs builds no adapter that does that",
+                f.binary
+            );
+        }
+        let got = granted(&f);
+        let missing: Vec<_> = want.difference(&got).collect();
+        let extra: Vec<_> = got.difference(&want).collect();
+        assert!(missing.is_empty(), "{}: not granted: {missing:?}", f.binary);
+        assert!(
+            extra.is_empty(),
+            "{}: granted beyond what it needs: {extra:?}",
+            f.binary
+        );
+
+        // Resources belong to stores the function is configured with.
+        let reads = env_reads(&main);
+        for (_, r) in &got {
+            let var = match r.split('/').next().unwrap() {
+                "content" => "CONTENT_BUCKET",
+                "site" => "SITE_BUCKET",
+                "table" => "TABLE_NAME",
+                _ => continue,
+            };
+            assert!(
+                reads.contains(var),
+                "{}: granted on {r} but does not read {var}",
+                f.binary
+            );
+            if r.starts_with("content/_state/") {
+                assert!(
+                    reads.contains("STATE_PREFIX"),
+                    "{}: _state/ without STATE_PREFIX",
+                    f.binary
+                );
+            }
+        }
+    }
+    // The state prefix the policies name is the one the functions are given.
+    assert_eq!(
+        get(
+            &t,
+            &[
+                "Globals",
+                "Function",
+                "Environment",
+                "Variables",
+                "STATE_PREFIX"
+            ]
+        )
+        .map(s)
+        .as_deref(),
+        Some("_state/")
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Operations: failure destinations, logs, alarms
+// ---------------------------------------------------------------------------------------
+
+fn resources_of_type<'a>(t: &'a Value, ty: &str) -> Vec<(String, &'a Value)> {
+    get(t, &["Resources"])
+        .unwrap()
+        .as_mapping()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| get(r, &["Type"]).map(s).as_deref() == Some(ty))
+        .map(|(k, r)| (s(k), r))
+        .collect()
+}
+
+#[test]
+fn event_driven_functions_have_failure_destinations_logs_and_alarms() {
+    let t = template();
+    let fns = functions(&t);
+    let alarms = resources_of_type(&t, "AWS::CloudWatch::Alarm");
+    let alarm_on = |metric: &str, dimension: &str| -> bool {
+        alarms.iter().any(|(_, a)| {
+            get(a, &["Properties", "MetricName"]).map(s).as_deref() == Some(metric)
+                && get(a, &["Properties", "Dimensions"])
+                    .and_then(|d| d.as_sequence())
+                    .is_some_and(|d| {
+                        d.iter()
+                            .any(|d| get(d, &["Value"]).map(describe).as_deref() == Some(dimension))
+                    })
+        })
+    };
+    let mut queues = BTreeSet::new();
+    for f in &fns {
+        let kinds: BTreeSet<String> = triggers(std::slice::from_ref(f))
+            .into_iter()
+            .map(|t| t.kind)
+            .collect();
+        // Asynchronous sources (S3, EventBridge): EventInvokeConfig on-failure destination.
+        if kinds.contains("S3") || kinds.contains("Schedule") {
+            let dest = get(
+                f.props,
+                &["EventInvokeConfig", "DestinationConfig", "OnFailure"],
+            )
+            .unwrap_or_else(|| {
+                panic!(
+                    "{}: asynchronous triggers without an on-failure destination",
+                    f.binary
+                )
+            });
+            assert_eq!(get(dest, &["Type"]).map(s).as_deref(), Some("SQS"));
+            queues.insert(describe(get(dest, &["Destination"]).unwrap()));
+        }
+        // Streams: on-failure destination, bounded retries, bisection, a filter.
+        for tr in triggers(std::slice::from_ref(f))
+            .into_iter()
+            .filter(|t| t.kind == "DynamoDB")
+        {
+            let p = tr.props;
+            let dest = get(p, &["DestinationConfig", "OnFailure"])
+                .unwrap_or_else(|| panic!("{}.{}: no on-failure destination", f.binary, tr.name));
+            assert_eq!(get(dest, &["Type"]).map(s).as_deref(), Some("SQS"));
+            queues.insert(describe(get(dest, &["Destination"]).unwrap()));
+            assert!(
+                get(p, &["MaximumRetryAttempts"]).is_some(),
+                "{}.{}: retries unbounded",
+                f.binary,
+                tr.name
+            );
+            assert_eq!(
+                get(p, &["BisectBatchOnFunctionError"]),
+                Some(&Value::Bool(true)),
+                "{}.{}",
+                f.binary,
+                tr.name
+            );
+            assert!(
+                get(p, &["FilterCriteria"]).is_some(),
+                "{}.{}: no event filter",
+                f.binary,
+                tr.name
+            );
+        }
+        // Logs: a log group of its own with retention.
+        let group = get(f.props, &["LoggingConfig", "LogGroup"])
+            .map(describe)
+            .unwrap_or_else(|| panic!("{}: no LoggingConfig.LogGroup", f.binary));
+        let group_id = group
+            .strip_prefix("Ref:")
+            .expect("LogGroup: !Ref <log group>");
+        let lg = get(&t, &["Resources", group_id]).unwrap();
+        assert_eq!(
+            get(lg, &["Type"]).map(s).as_deref(),
+            Some("AWS::Logs::LogGroup")
+        );
+        assert_eq!(
+            get(lg, &["Properties", "RetentionInDays"])
+                .map(describe)
+                .as_deref(),
+            Some("Ref:LogRetentionDays"),
+            "{}",
+            f.binary
+        );
+        assert_eq!(
+            get(lg, &["Properties", "LogGroupName"]).map(describe),
+            Some(format!("Sub:/aws/lambda/${{SiteName}}-{}", f.binary))
+        );
+        // Alarms: errors and throttles.
+        for metric in ["Errors", "Throttles"] {
+            assert!(
+                alarm_on(metric, &format!("Ref:{}", f.logical_id)),
+                "{}: no {metric} alarm",
+                f.binary
+            );
+        }
+    }
+    // Each failure queue has a depth alarm.
+    for q in &queues {
+        let id = q
+            .strip_prefix("GetAtt:")
+            .and_then(|q| q.strip_suffix(".Arn"))
+            .expect("Destination: !GetAtt <queue>.Arn");
+        assert!(
+            alarm_on(
+                "ApproximateNumberOfMessagesVisible",
+                &format!("GetAtt:{id}.QueueName")
+            ),
+            "queue {id}: no depth alarm"
+        );
+    }
+}
+
+#[test]
+fn http_api_is_throttled_and_cors_is_the_site_origin() {
+    let t = template();
+    let api = get(&t, &["Resources", "HttpApi"]).unwrap();
+    assert_eq!(
+        get(api, &["Type"]).map(s).as_deref(),
+        Some("AWS::Serverless::HttpApi")
+    );
+    let p = get(api, &["Properties"]).unwrap();
+    for k in ["ThrottlingRateLimit", "ThrottlingBurstLimit"] {
+        assert!(get(p, &["DefaultRouteSettings", k]).is_some(), "no {k}");
+    }
+    let origins = get(p, &["CorsConfiguration", "AllowOrigins"])
+        .and_then(|o| o.as_sequence())
+        .unwrap();
+    assert_eq!(origins.len(), 1, "one origin: the site");
+    let text = format!("{:?}", origins[0]);
+    assert!(!text.contains("\"*\""), "CORS must not allow every origin");
+    assert!(
+        text.contains("DomainName"),
+        "the origin follows the site's domain: {text}"
+    );
+
+    let outputs = get(&t, &["Outputs"]).unwrap().as_mapping().unwrap();
+    for k in [
+        "ApiUrl",
+        "SiteUrl",
+        "ContentBucketName",
+        "SiteBucketName",
+        "TableName",
+    ] {
+        assert!(outputs.contains_key(k), "output {k}");
+    }
+}
