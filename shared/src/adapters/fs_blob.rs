@@ -67,7 +67,22 @@ impl BlobStore for FsBlobStore {
         let path = self.path_of(key)?;
         let dir = path.parent().expect("a key has a parent").to_path_buf();
         tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            std::fs::create_dir_all(&dir)?;
+            // A stat first: mkdir on an existing directory takes the parent's lock, and a
+            // full build writes thousands of files into existing directories.
+            if !dir.is_dir() {
+                std::fs::create_dir_all(&dir)?;
+            }
+            // A new file is written in place (nobody can be reading it yet); an existing one
+            // is replaced by rename, so a reader sees the old page or the new, never half.
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => return std::io::Write::write_all(&mut f, &body),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
             let mut tmp = tempfile_in(&dir)?;
             std::io::Write::write_all(&mut tmp.0, &body)?;
             std::fs::rename(&tmp.1, &path)?;
