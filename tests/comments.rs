@@ -73,16 +73,16 @@ async fn world() -> World {
     let clock = Arc::new(FixedClock::at(
         time::macros::datetime!(2026-11-20 10:00 UTC),
     ));
-    let builder = Builder {
-        stores: Stores {
+    let builder = Builder::new(
+        Stores {
             content: content.clone(),
             site: site.clone(),
             state: state.clone(),
             records: records.clone(),
         },
-        signer: signer.clone(),
-        clock: clock.clone(),
-    };
+        signer.clone(),
+        clock.clone(),
+    );
     builder.full_build().await.unwrap();
     World {
         moto_endpoint: moto.endpoint.clone(),

@@ -31,16 +31,16 @@ async fn setup(moto: &Moto) -> (S3, Builder) {
     }
     create_table(&ddb, TABLE).await;
     upload_dir(&s3, CONTENT, &sample_content()).await;
-    let builder = Builder {
-        stores: Stores {
+    let builder = Builder::new(
+        Stores {
             content: Arc::new(S3BlobStore::new(s3.clone(), CONTENT, "")),
             site: Arc::new(S3BlobStore::new(s3.clone(), SITE, "")),
             state: Arc::new(S3BlobStore::new(s3.clone(), CONTENT, "_state/")),
             records: Arc::new(DynamoItemStore::new(ddb, TABLE)),
         },
-        signer: Signer::new(&[9u8; 32]).unwrap(),
-        clock: Arc::new(SystemClock),
-    };
+        Signer::new(&[9u8; 32]).unwrap(),
+        Arc::new(SystemClock),
+    );
     (s3, builder)
 }
 

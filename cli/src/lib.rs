@@ -34,8 +34,8 @@ pub async fn aws_builder() -> Result<Arc<Builder>, Box<dyn std::error::Error>> {
     let env = shared::env::Env::from_process()?;
     let sdk = sdk_config().await;
     let s3 = s3_client(&sdk);
-    Ok(Arc::new(Builder {
-        stores: Stores {
+    Ok(Arc::new(Builder::new(
+        Stores {
             content: Arc::new(S3BlobStore::new(
                 s3.clone(),
                 env.require("CONTENT_BUCKET")?,
@@ -56,7 +56,7 @@ pub async fn aws_builder() -> Result<Arc<Builder>, Box<dyn std::error::Error>> {
                 env.require("TABLE_NAME")?,
             )),
         },
-        signer: env.signer()?,
-        clock: Arc::new(SystemClock),
-    }))
+        env.signer()?,
+        Arc::new(SystemClock),
+    )))
 }

@@ -87,16 +87,16 @@ impl LocalSite {
         let items: Arc<dyn ItemStore> = Arc::new(records.clone());
         let outbox = Arc::new(OutboxMailer::new(data.join("outbox")));
         let clock = opts.clock.clone();
-        let builder = Arc::new(Builder {
-            stores: Stores {
+        let builder = Arc::new(Builder::new(
+            Stores {
                 content: content.clone(),
                 site: site.clone(),
                 state: state.clone(),
                 records: items.clone(),
             },
-            signer: signer.clone(),
-            clock: clock.clone(),
-        });
+            signer.clone(),
+            clock.clone(),
+        ));
         let pages = Pages {
             content: content.clone(),
             state,

@@ -94,6 +94,31 @@ pub struct PhotoIndex {
     pub photos: BTreeMap<String, PhotoInfo>,
 }
 
+/// A state file, or `None` when absent or in an older format.
+async fn read_state<T: for<'de> Deserialize<'de>>(
+    state: &dyn BlobStore,
+    key: &str,
+) -> Result<Option<T>, StoreError> {
+    match state.get(key).await? {
+        Some(b) => match b.strip_prefix(STATE_MAGIC) {
+            Some(body) => postcard::from_bytes(body)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt(format!("{key}: {e}"))),
+            None => Ok(None),
+        },
+        None => Ok(None),
+    }
+}
+
+/// Newest first; ties broken by slug so the order is stable.
+fn sort_listing(v: &mut [&PostSummary]) {
+    v.sort_by(|a, b| {
+        b.published
+            .cmp(&a.published)
+            .then_with(|| a.slug.cmp(&b.slug))
+    });
+}
+
 /// The stores a build works on.
 #[derive(Clone)]
 pub struct Stores {
@@ -107,7 +132,15 @@ pub struct Builder {
     pub stores: Stores,
     pub signer: Signer,
     pub clock: Arc<dyn Clock>,
+    /// The state last read or written, by key, with the state store's fingerprint of it.
+    /// This builder is the state's only writer (the render function runs one at a time), so
+    /// while the fingerprint matches, a warm process skips re-reading and decoding it.
+    state_cache: std::sync::Mutex<HashMap<String, (String, Box<dyn std::any::Any + Send>)>>,
 }
+
+/// State files start with this, then postcard: compact and quick to decode, which is most
+/// of what a one-post event costs. Anything else (an older format) reads as absent.
+const STATE_MAGIC: &[u8] = b"site-state/1\n";
 
 /// Config, quotes and theme: loaded per build, shared read-only by the render threads.
 pub struct SiteContext {
@@ -217,16 +250,20 @@ impl<'a> Publisher<'a> {
         let known = &self.known;
         let results: Vec<(String, bool)> = stream::iter(objects)
             .map(|(key, body)| async move {
-                let md5 = md5_hex(&body);
-                let current = match known {
-                    Some(k) => k.get(&key).cloned(),
-                    None => site.md5(&key).await?,
+                let meta = object_meta(&key);
+                let written = match known {
+                    // A full listing: compare with it, no request per key.
+                    Some(k) => {
+                        if k.get(&key).map(String::as_str) == Some(md5_hex(&body).as_str()) {
+                            false
+                        } else {
+                            site.put(&key, body, &meta).await?;
+                            true
+                        }
+                    }
+                    None => site.put_if_changed(&key, body, &meta).await?,
                 };
-                if current.as_deref() == Some(md5.as_str()) {
-                    return Ok::<_, StoreError>((key, false));
-                }
-                site.put(&key, body, &object_meta(&key)).await?;
-                Ok((key, true))
+                Ok::<_, StoreError>((key, written))
             })
             .buffer_unordered(site.concurrency())
             .try_collect()
@@ -241,12 +278,15 @@ impl<'a> Publisher<'a> {
         Ok(())
     }
 
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        match &self.known {
+            Some(k) => Ok(k.contains_key(key)),
+            None => self.site.exists(key).await,
+        }
+    }
+
     async fn delete(&mut self, key: &str) -> Result<(), StoreError> {
-        let exists = match &self.known {
-            Some(k) => k.contains_key(key),
-            None => self.site.md5(key).await?.is_some(),
-        };
-        if exists {
+        if self.exists(key).await? {
             self.site.delete(key).await?;
             self.report.deleted.insert(key.to_string());
         }
@@ -259,22 +299,61 @@ impl Builder {
         SiteContext::load(self.stores.content.as_ref()).await
     }
 
-    async fn load_state<T: for<'de> Deserialize<'de> + Default>(
-        &self,
-        key: &str,
-    ) -> Result<T, StoreError> {
-        match self.stores.state.get(key).await? {
-            Some(b) => {
-                serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(format!("{key}: {e}")))
-            }
-            None => Ok(T::default()),
+    pub fn new(stores: Stores, signer: Signer, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            stores,
+            signer,
+            clock,
+            state_cache: Default::default(),
         }
     }
 
-    async fn save_state<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
-        let bytes = serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        if self.stores.state.md5(key).await?.as_deref() != Some(md5_hex(&bytes).as_str()) {
-            self.stores.state.put(key, bytes, &object_meta(key)).await?;
+    async fn state_fingerprint(&self, key: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.stores.state.fingerprints(key).await?.remove(key))
+    }
+
+    /// Read a state file (or `None` when absent or in an older format), taking it out of
+    /// the cache when the cached copy is current.
+    async fn load_state<T: for<'de> Deserialize<'de> + Send + 'static>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        let fingerprint = self.state_fingerprint(key).await?;
+        let cached = self.state_cache.lock().expect("state cache").remove(key);
+        if let (Some(fp), Some((cached_fp, value))) = (&fingerprint, cached) {
+            if *fp == cached_fp {
+                if let Ok(v) = value.downcast::<T>() {
+                    return Ok(Some(*v));
+                }
+            }
+        }
+        read_state(self.stores.state.as_ref(), key).await
+    }
+
+    /// Put an unchanged state value back in the cache.
+    async fn keep_state<T: Send + 'static>(&self, key: &str, value: T) -> Result<(), StoreError> {
+        if let Some(fp) = self.state_fingerprint(key).await? {
+            self.state_cache
+                .lock()
+                .expect("state cache")
+                .insert(key.to_string(), (fp, Box::new(value)));
+        }
+        Ok(())
+    }
+
+    async fn save_state<T: Serialize + Send + 'static>(
+        &self,
+        key: &str,
+        value: T,
+    ) -> Result<(), StoreError> {
+        let mut bytes = STATE_MAGIC.to_vec();
+        bytes.extend(postcard::to_stdvec(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        self.stores.state.put(key, bytes, &object_meta(key)).await?;
+        if let Some(fp) = self.state_fingerprint(key).await? {
+            self.state_cache
+                .lock()
+                .expect("state cache")
+                .insert(key.to_string(), (fp, Box::new(value)));
         }
         Ok(())
     }
@@ -286,41 +365,57 @@ impl Builder {
     /// Render everything from the content store.
     pub async fn full_build(&self) -> Result<BuildReport, BuildError> {
         let ctx = Arc::new(self.load_context().await?);
-        let known = self.stores.site.md5_all("").await?;
+        // One listing gives every MD5 on S3; on disk, comparing file by file is cheaper.
+        let known = if self.stores.site.md5_listing_is_cheap() {
+            Some(self.stores.site.md5_all("").await?)
+        } else {
+            None
+        };
         let mut out = Publisher {
             site: self.stores.site.as_ref(),
-            known: Some(known),
+            known,
             report: BuildReport::default(),
         };
 
         // Photos first: posts refer to them.
-        let mut photos: PhotoIndex = self.load_state(layout::state::PHOTO_INDEX).await?;
+        let mut photos: PhotoIndex = self
+            .load_state(layout::state::PHOTO_INDEX)
+            .await?
+            .unwrap_or_default();
         let photo_keys = self.stores.content.list(layout::content::PHOTOS).await?;
         let present: BTreeSet<&str> = photo_keys
             .iter()
             .map(String::as_str)
             .filter(|k| crate::photos::is_photo_key(k))
             .collect();
+        let fingerprints = self
+            .stores
+            .content
+            .fingerprints(layout::content::PHOTOS)
+            .await?;
+        let mut photos_dirty = false;
         for key in &present {
-            let bytes = match self.stores.content.get(key).await? {
-                Some(b) => b,
-                None => continue,
-            };
-            let fresh = photos.photos.get(*key).is_some_and(|p| {
-                p.md5 == md5_hex(&bytes)
-                    && p.variants.iter().all(|v| {
-                        out.known
-                            .as_ref()
-                            .is_some_and(|k| k.contains_key(&v.jpeg) && k.contains_key(&v.webp))
-                    })
-            });
-            if !fresh {
-                match self.process_photo(key, bytes, &mut out).await {
-                    Ok(info) => {
-                        photos.photos.insert(key.to_string(), info);
-                    }
-                    Err(e) => out.report.errors.push(e.to_string()),
+            let fingerprint = fingerprints.get(*key).cloned().unwrap_or_default();
+            if let Some(p) = photos.photos.get(*key) {
+                let mut variants_there = true;
+                for v in &p.variants {
+                    variants_there =
+                        variants_there && out.exists(&v.jpeg).await? && out.exists(&v.webp).await?;
                 }
+                if !fingerprint.is_empty() && p.source == fingerprint && variants_there {
+                    continue;
+                }
+            }
+            let Some(bytes) = self.stores.content.get(key).await? else {
+                continue;
+            };
+            match self.process_photo(key, bytes, &mut out).await {
+                Ok(mut info) => {
+                    info.source = fingerprint;
+                    photos.photos.insert(key.to_string(), info);
+                    photos_dirty = true;
+                }
+                Err(e) => out.report.errors.push(e.to_string()),
             }
         }
         let gone: Vec<String> = photos
@@ -331,6 +426,7 @@ impl Builder {
             .collect();
         for key in gone {
             if let Some(info) = photos.photos.remove(&key) {
+                photos_dirty = true;
                 for v in info.variants {
                     out.delete(&v.jpeg).await?;
                     out.delete(&v.webp).await?;
@@ -340,7 +436,10 @@ impl Builder {
         let photos = Arc::new(photos);
 
         // Posts, a chunk at a time.
-        let old_index: PostIndex = self.load_state(layout::state::POST_INDEX).await?;
+        let old_index: PostIndex = self
+            .load_state(layout::state::POST_INDEX)
+            .await?
+            .unwrap_or_default();
         let mut index = PostIndex::default();
         let keys: Vec<String> = self
             .stores
@@ -440,9 +539,11 @@ impl Builder {
         out.put_all(self.fixed_pages(&ctx, &listed)?).await?;
         out.put_all(self.static_files(&ctx).await?).await?;
 
-        self.save_state(layout::state::PHOTO_INDEX, photos.as_ref())
-            .await?;
-        self.save_state(layout::state::POST_INDEX, &index).await?;
+        if photos_dirty {
+            self.save_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
+                .await?;
+        }
+        self.save_state(layout::state::POST_INDEX, index).await?;
         info!(
             written = out.report.written.len(),
             unchanged = out.report.unchanged,
@@ -570,16 +671,25 @@ impl Builder {
         });
         changes.dedup();
         let ctx = Arc::new(self.load_context().await?);
-        let mut index: PostIndex = self.load_state(layout::state::POST_INDEX).await?;
-        let mut photos: PhotoIndex = self.load_state(layout::state::PHOTO_INDEX).await?;
-        let before = index.clone();
+        // Without the post index an incremental build cannot know the listing: build it all.
+        let Some(mut index) = self
+            .load_state::<PostIndex>(layout::state::POST_INDEX)
+            .await?
+        else {
+            return self.full_build().await;
+        };
+        let mut photos: PhotoIndex = self
+            .load_state(layout::state::PHOTO_INDEX)
+            .await?
+            .unwrap_or_default();
         let mut out = Publisher {
             site: self.stores.site.as_ref(),
             known: None,
             report: BuildReport::default(),
         };
         let mut dirty_posts: BTreeSet<String> = BTreeSet::new();
-        let photos_before = photos.photos.clone();
+        // Photos this event changed (their posts' teasers change too).
+        let mut changed_photos: BTreeSet<String> = BTreeSet::new();
 
         for (change, removed) in &changes {
             match change {
@@ -599,7 +709,9 @@ impl Builder {
                             }
                         }
                         Some(bytes) => match self.process_photo(key, bytes, &mut out).await {
-                            Ok(info) => {
+                            Ok(mut info) => {
+                                let fps = self.stores.content.fingerprints(key).await?;
+                                info.source = fps.get(key).cloned().unwrap_or_default();
                                 photos.photos.insert(key.clone(), info);
                             }
                             Err(e) => {
@@ -609,6 +721,7 @@ impl Builder {
                             }
                         },
                     }
+                    changed_photos.insert(key.clone());
                     dirty_posts.extend(
                         index
                             .posts
@@ -634,17 +747,35 @@ impl Builder {
             }
         }
         let photos = Arc::new(photos);
+        // What the listing held for the posts about to change: enough to rebuild the old
+        // listing order without copying the whole index.
+        let old_entries: BTreeMap<String, Option<PostSummary>> = dirty_posts
+            .iter()
+            .map(|s| (s.clone(), index.posts.get(s).cloned()))
+            .collect();
         for slug in &dirty_posts {
             let r = self
                 .update_post(&ctx, &photos, &mut index, slug, &mut out)
                 .await?;
             out.report.merge(r);
         }
-        self.publish_listings(&ctx, &photos, &before, &index, &photos_before, &mut out)
-            .await?;
-        self.save_state(layout::state::PHOTO_INDEX, photos.as_ref())
-            .await?;
-        self.save_state(layout::state::POST_INDEX, &index).await?;
+        self.publish_listings(
+            &ctx,
+            &photos,
+            &old_entries,
+            &index,
+            &changed_photos,
+            &mut out,
+        )
+        .await?;
+        if !changed_photos.is_empty() {
+            self.save_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
+                .await?;
+        } else {
+            self.keep_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
+                .await?;
+        }
+        self.save_state(layout::state::POST_INDEX, index).await?;
         info!(
             written = out.report.written.len(),
             unchanged = out.report.unchanged,
@@ -702,19 +833,24 @@ impl Builder {
         &self,
         ctx: &SiteContext,
         photos: &PhotoIndex,
-        before: &PostIndex,
+        old_entries: &BTreeMap<String, Option<PostSummary>>,
         after: &PostIndex,
-        photos_before: &BTreeMap<String, PhotoInfo>,
+        changed_photos: &BTreeSet<String>,
         out: &mut Publisher<'_>,
     ) -> Result<(), BuildError> {
-        let old = before.listed();
+        // The old listing: today's entries, with the changed posts as they were before.
+        let mut old: Vec<&PostSummary> = after
+            .posts
+            .values()
+            .filter(|p| !old_entries.contains_key(&p.slug))
+            .chain(old_entries.values().flatten())
+            .filter(|p| !p.draft)
+            .collect();
+        sort_listing(&mut old);
         let new = after.listed();
         let per = ctx.config.posts_per_page;
-        let photo_changed = |p: &PostSummary| {
-            p.photo
-                .as_ref()
-                .is_some_and(|k| photos_before.get(k) != photos.photos.get(k))
-        };
+        let photo_changed =
+            |p: &PostSummary| p.photo.as_ref().is_some_and(|k| changed_photos.contains(k));
         // The first position where the listings differ, and the last.
         let first_diff = (0..old.len().max(new.len()))
             .find(|&i| old.get(i) != new.get(i) || new.get(i).is_some_and(|p| photo_changed(p)));
@@ -765,8 +901,17 @@ impl Builder {
     /// Re-render a post because its comments changed: its page and its comment feed.
     pub async fn comments_changed(&self, slug: &str) -> Result<BuildReport, BuildError> {
         let ctx = Arc::new(self.load_context().await?);
-        let mut index: PostIndex = self.load_state(layout::state::POST_INDEX).await?;
-        let photos: Arc<PhotoIndex> = Arc::new(self.load_state(layout::state::PHOTO_INDEX).await?);
+        let Some(mut index) = self
+            .load_state::<PostIndex>(layout::state::POST_INDEX)
+            .await?
+        else {
+            return self.full_build().await;
+        };
+        let photos: Arc<PhotoIndex> = Arc::new(
+            self.load_state(layout::state::PHOTO_INDEX)
+                .await?
+                .unwrap_or_default(),
+        );
         let mut out = Publisher {
             site: self.stores.site.as_ref(),
             known: None,
@@ -776,6 +921,9 @@ impl Builder {
             .update_post(&ctx, &photos, &mut index, slug, &mut out)
             .await?;
         out.report.merge(r);
+        self.save_state(layout::state::POST_INDEX, index).await?;
+        self.keep_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
+            .await?;
         Ok(out.report)
     }
 }
@@ -871,12 +1019,9 @@ impl Pages {
         form: &crate::render::FormState,
     ) -> Result<String, BuildError> {
         let ctx = SiteContext::load(self.content.as_ref()).await?;
-        let photos: PhotoIndex = match self.state.get(layout::state::PHOTO_INDEX).await? {
-            Some(b) => {
-                serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string()))?
-            }
-            None => PhotoIndex::default(),
-        };
+        let photos: PhotoIndex = read_state(self.state.as_ref(), layout::state::PHOTO_INDEX)
+            .await?
+            .unwrap_or_default();
         let comments = approved_comments(self.records.as_ref(), &post.slug).await?;
         let photo = post.photo.as_ref().and_then(|k| photos.photos.get(k));
         Ok(ctx.renderer(post.published.year()).post_page(

@@ -39,6 +39,10 @@ pub struct PhotoInfo {
     /// Content key, e.g. `photos/south bank campus.jpg`.
     pub key: String,
     pub md5: String,
+    /// The content store's fingerprint of the original when processed (see
+    /// `BlobStore::fingerprints`): a full build redoes only photos whose fingerprint moved.
+    #[serde(default)]
+    pub source: String,
     pub width: u32,
     pub height: u32,
     /// Narrowest first.
@@ -159,6 +163,7 @@ pub fn make_variants(key: &str, bytes: &[u8]) -> Result<(PhotoInfo, Vec<SiteObje
         PhotoInfo {
             key: key.to_string(),
             md5,
+            source: String::new(),
             width: w,
             height: h,
             variants,

@@ -32,6 +32,36 @@ pub trait BlobStore: Send + Sync {
     async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError>;
     /// MD5 (lower-case hex) of the stored bytes, or `None` when the key is absent.
     async fn md5(&self, key: &str) -> Result<Option<String>, StoreError>;
+    /// Put `body` unless the store already holds exactly these bytes; `Ok(true)` if written.
+    /// The default compares MD5s (a HEAD on S3); a local store compares the bytes.
+    async fn put_if_changed(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        meta: &ObjectMeta,
+    ) -> Result<bool, StoreError> {
+        if self.md5(key).await?.as_deref() == Some(crate::adapters::md5_hex(&body).as_str()) {
+            return Ok(false);
+        }
+        self.put(key, body, meta).await?;
+        Ok(true)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(self.md5(key).await?.is_some())
+    }
+
+    /// For every key under `prefix`, a value that changes when its bytes change (an ETag on
+    /// S3; size and modification time on disk). Cheap: one listing, no reads.
+    async fn fingerprints(&self, prefix: &str) -> Result<HashMap<String, String>, StoreError> {
+        self.md5_all(prefix).await
+    }
+
+    /// Does [`BlobStore::md5_all`] come from a listing (cheap), rather than reading every object?
+    fn md5_listing_is_cheap(&self) -> bool {
+        false
+    }
+
     /// How many reads or writes to have in flight at once: many for a network store, few
     /// for a local disk, where more only contend for the same directory locks.
     fn concurrency(&self) -> usize {

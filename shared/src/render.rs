@@ -686,6 +686,7 @@ mod tests {
         PhotoInfo {
             key: "photos/hall.jpg".into(),
             md5: "0".repeat(32),
+            source: String::new(),
             width: 1200,
             height: 800,
             variants: [480u32, 960, 1200]

@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use comment_submit::handler::{handle, Deps};
 use lambda_http::{run, service_fn, Error, Request};
-use shared::adapters::aws::{dynamodb_client, s3_client, sdk_config, DynamoItemStore, S3BlobStore};
+use shared::adapters::aws::{
+    dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, S3BlobStore,
+};
 use shared::adapters::captcha::HcaptchaVerifier;
 use shared::build::Pages;
 use shared::guard::Guard;
@@ -14,7 +16,7 @@ use shared::ports::SystemClock;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = shared::env::Env::from_process()?;
-    let sdk = sdk_config().await;
+    let sdk = lambda_sdk_config();
     let s3 = s3_client(&sdk);
     let records = Arc::new(DynamoItemStore::new(
         dynamodb_client(&sdk),

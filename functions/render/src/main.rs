@@ -4,7 +4,9 @@ use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
-use shared::adapters::aws::{dynamodb_client, s3_client, sdk_config, DynamoItemStore, S3BlobStore};
+use shared::adapters::aws::{
+    dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, S3BlobStore,
+};
 use shared::build::{Builder, Stores};
 use shared::ports::SystemClock;
 
@@ -12,10 +14,10 @@ use shared::ports::SystemClock;
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = shared::env::Env::from_process()?;
-    let sdk = sdk_config().await;
+    let sdk = lambda_sdk_config();
     let s3 = s3_client(&sdk);
-    let builder = Arc::new(Builder {
-        stores: Stores {
+    let builder = Arc::new(Builder::new(
+        Stores {
             content: Arc::new(S3BlobStore::new(
                 s3.clone(),
                 env.require("CONTENT_BUCKET")?,
@@ -36,9 +38,9 @@ async fn main() -> Result<(), Error> {
                 env.require("TABLE_NAME")?,
             )),
         },
-        signer: env.signer()?,
-        clock: Arc::new(SystemClock),
-    });
+        env.signer()?,
+        Arc::new(SystemClock),
+    ));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let builder = builder.clone();
         async move {

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use lambda_http::{run, service_fn, Error, Request};
 use shared::adapters::aws::{
-    dynamodb_client, s3_client, sdk_config, ses_client, DynamoItemStore, S3BlobStore,
+    dynamodb_client, lambda_sdk_config, s3_client, ses_client, DynamoItemStore, S3BlobStore,
 };
 use shared::adapters::captcha::HcaptchaVerifier;
 use shared::adapters::mail::SesMailer;
@@ -15,7 +15,7 @@ use signup::{handler::handle, Deps, Parts};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = shared::env::Env::from_process()?;
-    let sdk = sdk_config().await;
+    let sdk = lambda_sdk_config();
     let s3 = s3_client(&sdk);
     let content_bucket = env.require("CONTENT_BUCKET")?;
     let deps = Arc::new(Deps::new(Parts {

@@ -6,8 +6,8 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use shared::adapters::aws::{
-    changes_from_stream, dynamodb_client, s3_client, sdk_config, ses_client, DynamoItemStore,
-    S3BlobStore,
+    changes_from_stream, dynamodb_client, lambda_sdk_config, s3_client, ses_client,
+    DynamoItemStore, S3BlobStore,
 };
 use shared::adapters::mail::SesMailer;
 use shared::build::Pages;
@@ -18,7 +18,7 @@ use spam_verify::handler::{on_changes, rescore, Deps};
 async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = shared::env::Env::from_process()?;
-    let sdk = sdk_config().await;
+    let sdk = lambda_sdk_config();
     let s3 = s3_client(&sdk);
     let records = Arc::new(DynamoItemStore::new(
         dynamodb_client(&sdk),

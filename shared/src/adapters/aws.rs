@@ -16,6 +16,30 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// The SDK configuration inside a Lambda function: region and credentials from the
+/// variables the Lambda runtime sets, and `AWS_ENDPOINT_URL` when given (tests against moto).
+/// Built by hand rather than by aws-config's default chains (profile files, SSO, IMDS, STS
+/// web identity, none of which a Lambda uses), which keeps that code out of the binaries:
+/// smaller zips and less to load at a cold start. HTTP client, sleep and time source are the
+/// service clients' defaults.
+pub fn lambda_sdk_config() -> aws_config::SdkConfig {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let region = var("AWS_REGION")
+        .or_else(|| var("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".into());
+    let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
+    let mut builder = aws_config::SdkConfig::builder()
+        .region(aws_config::Region::new(region))
+        .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
+            credentials,
+        ))
+        .behavior_version(aws_config::BehaviorVersion::latest());
+    if let Some(endpoint) = var("AWS_ENDPOINT_URL") {
+        builder = builder.endpoint_url(endpoint);
+    }
+    builder.build()
+}
+
 pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     // Path-style addressing works against every endpoint (moto, localhost) and AWS alike.
     let conf = aws_sdk_s3::config::Builder::from(cfg)
@@ -144,6 +168,10 @@ impl BlobStore for S3BlobStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(sdk_err(e)),
         }
+    }
+
+    fn md5_listing_is_cheap(&self) -> bool {
+        true
     }
 
     async fn md5_all(&self, prefix: &str) -> Result<HashMap<String, String>, StoreError> {

@@ -160,6 +160,51 @@ impl BlobStore for FsBlobStore {
         Ok(self.get(key).await?.map(|b| super::md5_hex(&b)))
     }
 
+    async fn put_if_changed(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        meta: &ObjectMeta,
+    ) -> Result<bool, StoreError> {
+        // Comparing bytes is cheaper than hashing both sides.
+        if self.get(key).await?.as_deref() == Some(body.as_slice()) {
+            return Ok(false);
+        }
+        self.put(key, body, meta).await?;
+        Ok(true)
+    }
+
+    async fn exists(&self, key: &str) -> Result<bool, StoreError> {
+        Ok(tokio::fs::metadata(self.path_of(key)?)
+            .await
+            .is_ok_and(|m| m.is_file()))
+    }
+
+    async fn fingerprints(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashMap<String, String>, StoreError> {
+        let keys = self.list(prefix).await?;
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut out = std::collections::HashMap::with_capacity(keys.len());
+            for key in keys {
+                if let Ok(m) = std::fs::metadata(me.path_of(&key)?) {
+                    let mtime = m
+                        .modified()
+                        .ok()
+                        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                        .map(|d| d.as_nanos())
+                        .unwrap_or(0);
+                    out.insert(key, format!("{}-{mtime}", m.len()));
+                }
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+    }
+
     fn concurrency(&self) -> usize {
         4
     }
