@@ -1024,13 +1024,9 @@ impl Pages {
             .unwrap_or_default();
         let comments = approved_comments(self.records.as_ref(), &post.slug).await?;
         let photo = post.photo.as_ref().and_then(|k| photos.photos.get(k));
-        Ok(ctx.renderer(post.published.year()).post_page(
-            post,
-            photo,
-            &comments,
-            token,
-            Some(form),
-        )?)
+        Ok(ctx
+            .api_renderer()
+            .post_page(post, photo, &comments, token, Some(form))?)
     }
 
     pub async fn signup_with_form(
