@@ -163,20 +163,30 @@ impl LocalSite {
         let site = self.clone();
         let mut rx = self.records.subscribe();
         tokio::spawn(async move {
+            // Set when the feed overflowed (changes were missed): caught up when it is quiet.
+            let mut behind = false;
             loop {
-                let mut batch = match rx.recv().await {
-                    Ok(c) => vec![c],
-                    Err(RecvError::Closed) => return,
-                    Err(RecvError::Lagged(n)) => {
-                        // Missed changes: verify whatever is still pending, as a re-drive would.
+                let first = match tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv())
+                    .await
+                {
+                    Ok(Ok(c)) => c,
+                    Ok(Err(RecvError::Closed)) => return,
+                    Ok(Err(RecvError::Lagged(n))) => {
                         tracing::warn!(
                             missed = n,
-                            "change feed lagged; re-checking pending comments"
+                            "change feed overflowed; catching up when it is quiet"
                         );
-                        site.recheck_pending().await;
+                        behind = true;
+                        continue;
+                    }
+                    Err(_) => {
+                        if behind {
+                            behind = site.catch_up().await;
+                        }
                         continue;
                     }
                 };
+                let mut batch = vec![first];
                 while let Ok(more) = rx.try_recv() {
                     batch.push(more);
                 }
@@ -200,16 +210,28 @@ impl LocalSite {
         })
     }
 
-    async fn recheck_pending(&self) {
+    /// After missed changes: verify the oldest pending comments, a batch at a time, as a
+    /// stream re-drive would; once none are left, rebuild the site (approvals may have been
+    /// missed too). Returns whether there is more to do.
+    async fn catch_up(&self) -> bool {
+        const BATCH: usize = 500;
         let store: &dyn ItemStore = &self.records;
-        let pending = shared::comments::with_status(store, shared::records::CommentStatus::Pending)
-            .await
-            .unwrap_or_default();
-        for c in pending {
-            if let Err(e) = spam_verify::handler::rescore(&self.spam, &c.id).await {
-                tracing::error!(error = %e, "re-check failed");
+        let mut pending =
+            shared::comments::with_status(store, shared::records::CommentStatus::Pending)
+                .await
+                .unwrap_or_default();
+        let more = pending.len() > BATCH;
+        pending.truncate(BATCH);
+        if let Err(e) = spam_verify::handler::verify_all(&self.spam, pending).await {
+            tracing::error!(error = %e, "catch-up verification failed");
+        }
+        if !more {
+            match self.builder.full_build().await {
+                Ok(r) => tracing::info!(written = r.written.len(), "caught up"),
+                Err(e) => tracing::error!(error = %e, "catch-up build failed"),
             }
         }
+        more
     }
 }
 

@@ -64,12 +64,19 @@ pub async fn on_changes(
     deps: &Deps,
     changes: &[ItemChange],
 ) -> Result<Vec<(String, CommentStatus)>, VerifyError> {
-    let pending = newly_pending(changes);
+    verify_all(deps, newly_pending(changes)).await
+}
+
+/// Score these comments (the blocklist read once for all).
+pub async fn verify_all(
+    deps: &Deps,
+    pending: Vec<Comment>,
+) -> Result<Vec<(String, CommentStatus)>, VerifyError> {
     if pending.is_empty() {
         return Ok(Vec::new());
     }
     let blocklist = load_blocklist(deps).await?;
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(pending.len());
     for c in pending {
         out.push((c.id.clone(), verify_one(deps, &blocklist, c).await?));
     }

@@ -83,7 +83,7 @@ impl RedbItemStore {
             tx.open_table(GSI1).map_err(db_err)?;
             tx.commit().map_err(db_err)?;
         }
-        let (changes, _) = broadcast::channel(4096);
+        let (changes, _) = broadcast::channel(65_536);
         let (writer, rx) = std::sync::mpsc::channel();
         let (db2, changes2) = (db.clone(), changes.clone());
         std::thread::Builder::new()
