@@ -135,8 +135,11 @@ pub struct Builder {
     /// The state last read or written, by key, with the state store's fingerprint of it.
     /// This builder is the state's only writer (the render function runs one at a time), so
     /// while the fingerprint matches, a warm process skips re-reading and decoding it.
-    state_cache: std::sync::Mutex<HashMap<String, (String, Box<dyn std::any::Any + Send>)>>,
+    state_cache: std::sync::Mutex<HashMap<String, CachedState>>,
 }
+
+/// A state value and the fingerprint of the file it came from (or went to).
+type CachedState = (String, Box<dyn std::any::Any + Send>);
 
 /// State files start with this, then postcard: compact and quick to decode, which is most
 /// of what a one-post event costs. Anything else (an older format) reads as absent.
@@ -880,17 +883,36 @@ impl Builder {
         }
         let r = ctx.renderer(newest_year(&new));
         let feed_n = ctx.config.feed_entries.min(new.len());
-        let mut fixed = vec![
-            (
+        let mut fixed = Vec::new();
+        // The feed lists the newest posts: re-render it only when a changed post is (or was)
+        // among them. The sitemap holds every post's address and date: only when one of
+        // those moved. On 10,000 posts these two are most of a one-post event's work.
+        let in_feed = |list: &[&PostSummary]| {
+            list.iter()
+                .take(ctx.config.feed_entries)
+                .any(|p| old_entries.contains_key(&p.slug))
+        };
+        if in_feed(&old) || in_feed(&new) {
+            fixed.push((
                 layout::site::FEED.to_string(),
                 r.feed(&new[..feed_n])?.into_bytes(),
-            ),
-            (
+            ));
+        }
+        let sitemap_key = |p: Option<&PostSummary>| {
+            p.filter(|p| !p.draft)
+                .map(|p| (p.published.clone(), p.updated.clone()))
+        };
+        let sitemap_moved = old_entries.iter().any(|(slug, before)| {
+            sitemap_key(before.as_ref()) != sitemap_key(after.posts.get(slug))
+        }) || old.len().div_ceil(per) != new.len().div_ceil(per)
+            || old.first().map(|p| &p.slug) != new.first().map(|p| &p.slug);
+        if sitemap_moved {
+            fixed.push((
                 layout::site::SITEMAP.to_string(),
                 r.sitemap(&new, new.len().div_ceil(per).max(1))?
                     .into_bytes(),
-            ),
-        ];
+            ));
+        }
         if newest_year(&old) != newest_year(&new) {
             fixed.extend(self.fixed_pages(ctx, &new)?);
         }
