@@ -19,10 +19,14 @@ mkdir -p "$WORK"
 cargo build -q --profile bench-release -p integration-tests --bin site-bench
 BIN=target/bench-release/site-bench
 
-python3 "$PEERS/gen-corpus.py" --posts "$POSTS" --comments 5 --out "$WORK/corpus" >/dev/null
-rm -rf "$WORK/site"
-echo "== preparing $POSTS posts (photos, comments)" >&2
-"$BIN" prepare --corpus "$WORK/corpus/neutral" --out "$WORK/site" >&2
+# REUSE=1 keeps a site prepared by an earlier run (same POSTS): preparing 10,000 photos and
+# 50,000 comments takes minutes.
+if [ "${REUSE:-0}" != 1 ] || [ ! -d "$WORK/site/data" ]; then
+  python3 "$PEERS/gen-corpus.py" --posts "$POSTS" --comments 5 --out "$WORK/corpus" >/dev/null
+  rm -rf "$WORK/site"
+  echo "== preparing $POSTS posts (photos, comments)" >&2
+  "$BIN" prepare --corpus "$WORK/corpus/neutral" --out "$WORK/site" >&2
+fi
 
 ours() {
   for _ in $(seq 1 "$RUNS"); do "$BIN" full --out "$WORK/site" --clean; done
