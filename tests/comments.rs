@@ -46,16 +46,7 @@ async fn world() -> World {
     let sdk = moto.sdk_config().await;
     let s3 = s3_client(&sdk);
     for b in [CONTENT, SITE] {
-        s3.create_bucket()
-            .bucket(b)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        integration_tests::create_bucket(&s3, b).await;
     }
     upload_dir(&s3, CONTENT, &sample_content()).await;
     create_table(&dynamodb_client(&sdk), TABLE).await;

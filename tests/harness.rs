@@ -148,6 +148,21 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, name: &str) {
         .unwrap();
 }
 
+/// Create a bucket in moto's region (eu-west-2, as the sample events say).
+pub async fn create_bucket(client: &aws_sdk_s3::Client, name: &str) {
+    client
+        .create_bucket()
+        .bucket(name)
+        .create_bucket_configuration(
+            aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
 /// Upload a folder to a bucket, keys relative to the folder.
 pub async fn upload_dir(client: &aws_sdk_s3::Client, bucket: &str, dir: &Path) {
     let mut stack = vec![dir.to_path_buf()];

@@ -18,16 +18,7 @@ async fn setup(moto: &Moto) -> (S3, Builder) {
     let s3 = s3_client(&sdk);
     let ddb = dynamodb_client(&sdk);
     for b in [CONTENT, SITE] {
-        s3.create_bucket()
-            .bucket(b)
-            .create_bucket_configuration(
-                aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        integration_tests::create_bucket(&s3, b).await;
     }
     create_table(&ddb, TABLE).await;
     upload_dir(&s3, CONTENT, &sample_content()).await;

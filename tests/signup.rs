@@ -51,16 +51,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
     let moto = Moto::start();
     let sdk = moto.sdk_config().await;
     let s3 = s3_client(&sdk);
-    s3.create_bucket()
-        .bucket(CONTENT)
-        .create_bucket_configuration(
-            aws_sdk_s3::types::CreateBucketConfiguration::builder()
-                .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::EuWest2)
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    integration_tests::create_bucket(&s3, CONTENT).await;
     upload_dir(&s3, CONTENT, &sample_content()).await;
     let ddb = dynamodb_client(&sdk);
     create_table(&ddb, TABLE).await;
