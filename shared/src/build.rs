@@ -55,7 +55,7 @@ pub struct BuildReport {
 }
 
 impl BuildReport {
-    fn merge(&mut self, other: BuildReport) {
+    pub fn merge(&mut self, other: BuildReport) {
         self.written.extend(other.written);
         self.deleted.extend(other.deleted);
         self.unchanged += other.unchanged;

@@ -12,6 +12,7 @@ use crate::forms::Signer;
 use crate::markdown::{comment_to_html, is_safe_url};
 use crate::ports::{Condition, ItemStore, StoreError};
 use crate::records::{comment_sk, post_pk, Comment, CommentKind, CommentStatus};
+use crate::supporters::normalise_email;
 use crate::web::FormData;
 
 pub const MAX_NAME: usize = 100;
@@ -137,11 +138,6 @@ pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
         body: body.to_string(),
         parent: (!parent.is_empty()).then(|| parent.to_string()),
     })
-}
-
-/// Addresses are compared without case and surrounding space.
-pub fn normalise_email(email: &str) -> String {
-    email.trim().to_lowercase()
 }
 
 /// The id: a keyed hash of what was submitted, so the same form sent twice is one comment.

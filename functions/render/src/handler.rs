@@ -90,9 +90,7 @@ pub async fn comments_changed(
     for slug in slugs {
         let r = builder.comments_changed(slug).await?;
         info!(post = %slug, written = r.written.len(), "comments re-rendered");
-        report.written.extend(r.written);
-        report.unchanged += r.unchanged;
-        report.errors.extend(r.errors);
+        report.merge(r);
     }
     Ok(report)
 }
