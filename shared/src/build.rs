@@ -1018,7 +1018,17 @@ pub struct Pages {
     pub content: Arc<dyn BlobStore>,
     pub state: Arc<dyn BlobStore>,
     pub records: Arc<dyn ItemStore>,
+    /// `site.toml`, kept for [`CONFIG_TTL`]: every accepted form post and every mail needs
+    /// the site's addresses, and a read of the content store per request is waste.
+    pub config_cache: ConfigCache,
 }
+
+/// How long a form function trusts its copy of `site.toml`.
+pub const CONFIG_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The last `site.toml` read and when; shared by clones of [`Pages`].
+#[derive(Clone, Default)]
+pub struct ConfigCache(Arc<std::sync::Mutex<Option<(std::time::Instant, SiteConfig)>>>);
 
 impl Pages {
     /// A published post, if there is one with this slug.
@@ -1071,11 +1081,19 @@ impl Pages {
 
     /// The site configuration (for URLs in mails and redirects).
     pub async fn config(&self) -> Result<SiteConfig, BuildError> {
+        if let Some((at, cfg)) = self.config_cache.0.lock().expect("config cache").as_ref() {
+            if at.elapsed() < CONFIG_TTL {
+                return Ok(cfg.clone());
+            }
+        }
         let bytes = self
             .content
             .get(layout::content::CONFIG)
             .await?
             .ok_or(BuildError::Missing(layout::content::CONFIG))?;
-        Ok(SiteConfig::parse(&String::from_utf8_lossy(&bytes))?)
+        let cfg = SiteConfig::parse(&String::from_utf8_lossy(&bytes))?;
+        *self.config_cache.0.lock().expect("config cache") =
+            Some((std::time::Instant::now(), cfg.clone()));
+        Ok(cfg)
     }
 }

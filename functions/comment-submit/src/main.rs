@@ -46,6 +46,7 @@ async fn main() -> Result<(), Error> {
                 env.get_or("STATE_PREFIX", "_state/"),
             )),
             records: records.clone(),
+            config_cache: Default::default(),
         },
         records,
         clock,

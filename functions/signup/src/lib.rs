@@ -53,6 +53,7 @@ impl Deps {
                 content: p.content,
                 state: p.state,
                 records: p.records.clone(),
+                config_cache: Default::default(),
             },
             records: p.records,
             mailer: p.mailer,
