@@ -70,22 +70,125 @@ pub struct ContentEvent {
     pub removed: bool,
 }
 
-/// What the builder remembers between events: every post's listing data.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+/// What the builder remembers between events: every post's listing data, kept in shards
+/// by a stable hash of the slug (a one-post event rewrites one shard, about 1/64 of the
+/// index), and the listing order, kept as entries change (a one-post event finds where its
+/// post is listed without sorting every post).
+#[derive(Debug, Clone)]
 pub struct PostIndex {
-    pub posts: BTreeMap<String, PostSummary>,
+    shards: Vec<BTreeMap<String, PostSummary>>,
+    /// Published posts in listing order: newest first, ties broken by slug.
+    order: Vec<ListingKey>,
+}
+
+/// Where a post sorts in the listing: newest first, then by slug, so the order is stable.
+type ListingKey = (std::cmp::Reverse<String>, String);
+
+fn listing_key(p: &PostSummary) -> Option<ListingKey> {
+    (!p.draft).then(|| (std::cmp::Reverse(p.published.clone()), p.slug.clone()))
+}
+
+/// How many shards the post index is kept in.
+const INDEX_SHARDS: usize = 64;
+
+impl Default for PostIndex {
+    fn default() -> Self {
+        Self {
+            shards: vec![BTreeMap::new(); INDEX_SHARDS],
+            order: Vec::new(),
+        }
+    }
+}
+
+/// The shard a slug's entry lives in: FNV-1a, so it never changes between builds or versions.
+fn index_shard(slug: &str) -> usize {
+    let hash = slug.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    (hash % INDEX_SHARDS as u64) as usize
+}
+
+fn index_shard_key(shard: usize) -> String {
+    format!("{}{shard:02}", layout::state::POST_INDEX_DIR)
 }
 
 impl PostIndex {
-    /// Published (non-draft) posts, newest first; ties broken by slug so order is stable.
+    /// An index of these entries (one sort, rather than one insertion per entry).
+    pub fn from_entries(entries: impl IntoIterator<Item = PostSummary>) -> Self {
+        let mut index = PostIndex::default();
+        for p in entries {
+            index.shards[index_shard(&p.slug)].insert(p.slug.clone(), p);
+        }
+        index.rebuild_order();
+        index
+    }
+
+    fn rebuild_order(&mut self) {
+        let mut order: Vec<ListingKey> = self.entries().filter_map(listing_key).collect();
+        order.sort_unstable();
+        self.order = order;
+    }
+
+    pub fn get(&self, slug: &str) -> Option<&PostSummary> {
+        self.shards[index_shard(slug)].get(slug)
+    }
+
+    pub fn contains(&self, slug: &str) -> bool {
+        self.get(slug).is_some()
+    }
+
+    pub fn insert(&mut self, summary: PostSummary) {
+        self.remove(&summary.slug);
+        if let Some(key) = listing_key(&summary) {
+            let at = self.order.binary_search(&key).unwrap_or_else(|at| at);
+            self.order.insert(at, key);
+        }
+        self.shards[index_shard(&summary.slug)].insert(summary.slug.clone(), summary);
+    }
+
+    pub fn remove(&mut self, slug: &str) -> Option<PostSummary> {
+        let old = self.shards[index_shard(slug)].remove(slug)?;
+        if let Some(key) = listing_key(&old) {
+            if let Ok(at) = self.order.binary_search(&key) {
+                self.order.remove(at);
+            }
+        }
+        Some(old)
+    }
+
+    /// Every entry, drafts included, in no particular order.
+    pub fn entries(&self) -> impl Iterator<Item = &PostSummary> {
+        self.shards.iter().flat_map(BTreeMap::values)
+    }
+
+    /// How many posts are listed (drafts are not).
+    pub fn listed_len(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Where a post is in the listing (0 is the newest), if it is listed.
+    pub fn position(&self, slug: &str) -> Option<usize> {
+        let key = listing_key(self.get(slug)?)?;
+        self.order.binary_search(&key).ok()
+    }
+
+    /// Listed posts at `range` of the listing.
+    pub fn listed_range(&self, range: std::ops::Range<usize>) -> Vec<&PostSummary> {
+        let end = range.end.min(self.order.len());
+        self.order[range.start.min(end)..end]
+            .iter()
+            .filter_map(|(_, slug)| self.get(slug))
+            .collect()
+    }
+
+    /// Published (non-draft) posts, newest first.
     pub fn listed(&self) -> Vec<&PostSummary> {
-        let mut v: Vec<&PostSummary> = self.posts.values().filter(|p| !p.draft).collect();
-        v.sort_by(|a, b| {
-            b.published
-                .cmp(&a.published)
-                .then_with(|| a.slug.cmp(&b.slug))
-        });
-        v
+        self.listed_range(0..self.order.len())
+    }
+
+    /// The year of the newest listed post (for the footer), 1970 when none is.
+    pub fn newest_year(&self) -> i32 {
+        newest_year(&self.listed_range(0..1))
     }
 }
 
@@ -110,13 +213,20 @@ async fn read_state<T: for<'de> Deserialize<'de>>(
     }
 }
 
-/// Newest first; ties broken by slug so the order is stable.
-fn sort_listing(v: &mut [&PostSummary]) {
-    v.sort_by(|a, b| {
-        b.published
-            .cmp(&a.published)
-            .then_with(|| a.slug.cmp(&b.slug))
-    });
+/// A state file's bytes: the magic line, then postcard.
+fn state_bytes<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    let mut bytes = STATE_MAGIC.to_vec();
+    bytes.extend(postcard::to_stdvec(value).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+    Ok(bytes)
+}
+
+/// One value for a set of files' fingerprints: equal exactly when no file changed.
+fn combined_fingerprint(fingerprints: &HashMap<String, String>) -> String {
+    let mut keys: Vec<&String> = fingerprints.keys().collect();
+    keys.sort();
+    keys.iter()
+        .map(|k| format!("{k}={};", fingerprints[*k]))
+        .collect()
 }
 
 /// The stores a build works on.
@@ -349,8 +459,7 @@ impl Builder {
         key: &str,
         value: T,
     ) -> Result<(), StoreError> {
-        let mut bytes = STATE_MAGIC.to_vec();
-        bytes.extend(postcard::to_stdvec(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        let bytes = state_bytes(&value)?;
         self.stores.state.put(key, bytes, &object_meta(key)).await?;
         if let Some(fp) = self.state_fingerprint(key).await? {
             self.state_cache
@@ -358,6 +467,72 @@ impl Builder {
                 .expect("state cache")
                 .insert(key.to_string(), (fp, Box::new(value)));
         }
+        Ok(())
+    }
+
+    /// The post index, from the cache while no shard changed underneath it. `None` when
+    /// it is missing, incomplete or in an older format: the caller builds everything.
+    async fn load_index(&self) -> Result<Option<PostIndex>, StoreError> {
+        let state = self.stores.state.as_ref();
+        let fingerprints = state.fingerprints(layout::state::POST_INDEX_DIR).await?;
+        let combined = combined_fingerprint(&fingerprints);
+        let cached = self
+            .state_cache
+            .lock()
+            .expect("state cache")
+            .remove(layout::state::POST_INDEX_DIR);
+        if let Some((fp, value)) = cached {
+            if fp == combined {
+                if let Ok(index) = value.downcast::<PostIndex>() {
+                    return Ok(Some(*index));
+                }
+            }
+        }
+        let keys: Vec<String> = (0..INDEX_SHARDS).map(index_shard_key).collect();
+        if !keys.iter().all(|k| fingerprints.contains_key(k)) {
+            return Ok(None);
+        }
+        let shards: Vec<Option<BTreeMap<String, PostSummary>>> = stream::iter(keys)
+            .map(|key| async move { read_state(state, &key).await })
+            .buffered(state.concurrency())
+            .try_collect()
+            .await?;
+        let mut index = PostIndex::default();
+        for (n, shard) in shards.into_iter().enumerate() {
+            match shard {
+                Some(entries) => index.shards[n] = entries,
+                None => return Ok(None),
+            }
+        }
+        index.rebuild_order();
+        Ok(Some(index))
+    }
+
+    /// Write the index: every shard, or only `changed` ones.
+    async fn save_index(
+        &self,
+        index: PostIndex,
+        changed: Option<BTreeSet<usize>>,
+    ) -> Result<(), StoreError> {
+        let state = self.stores.state.as_ref();
+        let shards: Vec<usize> = match changed {
+            Some(c) => c.into_iter().collect(),
+            None => (0..INDEX_SHARDS).collect(),
+        };
+        let files = shards
+            .iter()
+            .map(|&n| Ok((index_shard_key(n), state_bytes(&index.shards[n])?)))
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        stream::iter(files)
+            .map(|(key, bytes)| async move { state.put(&key, bytes, &object_meta(&key)).await })
+            .buffer_unordered(state.concurrency())
+            .try_collect::<Vec<()>>()
+            .await?;
+        let fingerprints = state.fingerprints(layout::state::POST_INDEX_DIR).await?;
+        self.state_cache.lock().expect("state cache").insert(
+            layout::state::POST_INDEX_DIR.to_string(),
+            (combined_fingerprint(&fingerprints), Box::new(index)),
+        );
         Ok(())
     }
 
@@ -439,11 +614,9 @@ impl Builder {
         let photos = Arc::new(photos);
 
         // Posts, a chunk at a time.
-        let old_index: PostIndex = self
-            .load_state(layout::state::POST_INDEX)
-            .await?
-            .unwrap_or_default();
-        let mut index = PostIndex::default();
+        let old_index: PostIndex = self.load_index().await?.unwrap_or_default();
+        // Collected, then indexed once: one sort instead of an insertion per post.
+        let mut entries: Vec<PostSummary> = Vec::new();
         let keys: Vec<String> = self
             .stores
             .content
@@ -503,50 +676,65 @@ impl Builder {
                         } else {
                             objects.extend(pages);
                         }
-                        index.posts.insert(summary.slug.clone(), summary);
+                        entries.push(summary);
                     }
                     Err((slug, e)) => {
                         warn!(error = %e, "post left as it was");
                         out.report.errors.push(e);
                         // Keep the last good version listed, and its pages.
-                        if let Some(prev) = old_index.posts.get(&slug) {
-                            index.posts.insert(slug, prev.clone());
+                        if let Some(prev) = old_index.get(&slug) {
+                            entries.push(prev.clone());
                         }
                     }
                 }
             }
             out.put_all(objects).await?;
         }
+        let index = PostIndex::from_entries(entries);
         for slug in old_index
-            .posts
-            .keys()
-            .filter(|s| !index.posts.contains_key(*s))
+            .entries()
+            .map(|p| &p.slug)
+            .filter(|s| !index.contains(s))
         {
             out.delete(&layout::site::post_page(slug)).await?;
             out.delete(&layout::site::post_comments_feed(slug)).await?;
         }
 
         // Listings, feeds and the fixed pages.
-        let listed = index.listed();
-        let pages = self.listing_pages(&ctx, &index, &photos, &listed, None)?;
+        let pages = self.listing_pages(&ctx, &index, &photos, None)?;
         let old_total = old_index
-            .listed()
-            .len()
+            .listed_len()
             .div_ceil(ctx.config.posts_per_page)
             .max(1);
-        let new_total = listed.len().div_ceil(ctx.config.posts_per_page).max(1);
+        let new_total = index
+            .listed_len()
+            .div_ceil(ctx.config.posts_per_page)
+            .max(1);
         out.put_all(pages).await?;
         for n in (new_total + 1)..=old_total {
             out.delete(&layout::site::index_page(n)).await?;
         }
-        out.put_all(self.fixed_pages(&ctx, &listed)?).await?;
+        out.put_all(self.fixed_pages(&ctx, &index.listed())?)
+            .await?;
         out.put_all(self.static_files(&ctx).await?).await?;
 
         if photos_dirty {
             self.save_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
                 .await?;
         }
-        self.save_state(layout::state::POST_INDEX, index).await?;
+        self.save_index(index, None).await?;
+        // The single-file index of earlier versions.
+        if self
+            .stores
+            .state
+            .exists(layout::state::LEGACY_POST_INDEX)
+            .await?
+        {
+            self.stores
+                .state
+                .delete(layout::state::LEGACY_POST_INDEX)
+                .await?;
+        }
         info!(
             written = out.report.written.len(),
             unchanged = out.report.unchanged,
@@ -582,24 +770,23 @@ impl Builder {
     fn listing_pages(
         &self,
         ctx: &SiteContext,
-        _index: &PostIndex,
+        index: &PostIndex,
         photos: &PhotoIndex,
-        listed: &[&PostSummary],
         range: Option<(usize, usize)>,
     ) -> Result<Vec<(String, Vec<u8>)>, TemplateError> {
         let per = ctx.config.posts_per_page;
-        let total = listed.len().div_ceil(per).max(1);
+        let total = index.listed_len().div_ceil(per).max(1);
         let (lo, hi) = range
             .map(|(a, b)| (a.max(1), b.min(total)))
             .unwrap_or((1, total));
-        let r = ctx.renderer(newest_year(listed));
+        let r = ctx.renderer(index.newest_year());
         let mut out = Vec::new();
         for n in lo..=hi {
             let start = (n - 1) * per;
-            let slice = &listed[start.min(listed.len())..(start + per).min(listed.len())];
+            let slice = index.listed_range(start..start + per);
             out.push((
                 layout::site::index_page(n),
-                r.index_page(n, total, slice, &photos.photos)?.into_bytes(),
+                r.index_page(n, total, &slice, &photos.photos)?.into_bytes(),
             ));
         }
         Ok(out)
@@ -675,10 +862,7 @@ impl Builder {
         changes.dedup();
         let ctx = Arc::new(self.load_context().await?);
         // Without the post index an incremental build cannot know the listing: build it all.
-        let Some(mut index) = self
-            .load_state::<PostIndex>(layout::state::POST_INDEX)
-            .await?
-        else {
+        let Some(mut index) = self.load_index().await? else {
             return self.full_build().await;
         };
         let mut photos: PhotoIndex = self
@@ -727,8 +911,7 @@ impl Builder {
                     changed_photos.insert(key.clone());
                     dirty_posts.extend(
                         index
-                            .posts
-                            .values()
+                            .entries()
                             .filter(|p| p.photo.as_deref() == Some(key.as_str()))
                             .map(|p| p.slug.clone()),
                     );
@@ -750,27 +933,17 @@ impl Builder {
             }
         }
         let photos = Arc::new(photos);
-        // What the listing held for the posts about to change: enough to rebuild the old
-        // listing order without copying the whole index.
-        let old_entries: BTreeMap<String, Option<PostSummary>> = dirty_posts
-            .iter()
-            .map(|s| (s.clone(), index.posts.get(s).cloned()))
-            .collect();
+        // What the listing held for the posts about to change: enough to tell which listing
+        // pages change, without copying the whole index.
+        let before = ListingBefore::capture(&index, &dirty_posts);
         for slug in &dirty_posts {
             let r = self
                 .update_post(&ctx, &photos, &mut index, slug, &mut out)
                 .await?;
             out.report.merge(r);
         }
-        self.publish_listings(
-            &ctx,
-            &photos,
-            &old_entries,
-            &index,
-            &changed_photos,
-            &mut out,
-        )
-        .await?;
+        self.publish_listings(&ctx, &photos, &before, &index, &changed_photos, &mut out)
+            .await?;
         if !changed_photos.is_empty() {
             self.save_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
                 .await?;
@@ -778,7 +951,8 @@ impl Builder {
             self.keep_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
                 .await?;
         }
-        self.save_state(layout::state::POST_INDEX, index).await?;
+        let changed = changed_shards(&before.entries, &index);
+        self.save_index(index, Some(changed)).await?;
         info!(
             written = out.report.written.len(),
             unchanged = out.report.unchanged,
@@ -802,7 +976,7 @@ impl Builder {
         let key = format!("{}{slug}.md", layout::content::POSTS);
         let bytes = self.stores.content.get(&key).await?;
         let Some(bytes) = bytes else {
-            index.posts.remove(slug);
+            index.remove(slug);
             out.delete(&layout::site::post_page(slug)).await?;
             out.delete(&layout::site::post_comments_feed(slug)).await?;
             return Ok(BuildReport::default());
@@ -817,7 +991,7 @@ impl Builder {
                 } else {
                     out.put_all(pages).await?;
                 }
-                index.posts.insert(slug.to_string(), summary);
+                index.insert(summary);
                 Ok(BuildReport::default())
             }
             Err((_, e)) => {
@@ -830,91 +1004,97 @@ impl Builder {
         }
     }
 
-    /// Re-render the listing pages whose content changed between two indexes, the feed and
-    /// the sitemap.
+    /// Re-render the listing pages whose content changed, and the feed and the sitemap when
+    /// they are affected.
     async fn publish_listings(
         &self,
         ctx: &SiteContext,
         photos: &PhotoIndex,
-        old_entries: &BTreeMap<String, Option<PostSummary>>,
+        before: &ListingBefore,
         after: &PostIndex,
         changed_photos: &BTreeSet<String>,
         out: &mut Publisher<'_>,
     ) -> Result<(), BuildError> {
-        // The old listing: today's entries, with the changed posts as they were before.
-        let mut old: Vec<&PostSummary> = after
-            .posts
-            .values()
-            .filter(|p| !old_entries.contains_key(&p.slug))
-            .chain(old_entries.values().flatten())
-            .filter(|p| !p.draft)
-            .collect();
-        sort_listing(&mut old);
-        let new = after.listed();
         let per = ctx.config.posts_per_page;
-        let photo_changed =
-            |p: &PostSummary| p.photo.as_ref().is_some_and(|k| changed_photos.contains(k));
-        // The first position where the listings differ, and the last.
-        let first_diff = (0..old.len().max(new.len()))
-            .find(|&i| old.get(i) != new.get(i) || new.get(i).is_some_and(|p| photo_changed(p)));
-        if let Some(first) = first_diff {
-            let last = (0..old.len().max(new.len()))
-                .rev()
-                .find(|&i| old.get(i) != new.get(i) || new.get(i).is_some_and(|p| photo_changed(p)))
-                .unwrap_or(first);
-            let total = new.len().div_ceil(per).max(1);
-            let old_total = old.len().div_ceil(per).max(1);
-            let pages = self.listing_pages(
-                ctx,
-                after,
-                photos,
-                &new,
-                Some((first / per + 1, (last / per + 1).min(total))),
-            )?;
-            out.put_all(pages).await?;
-            if total != old_total {
-                // "Page X of Y" changed on every page.
-                out.put_all(self.listing_pages(ctx, after, photos, &new, None)?)
-                    .await?;
-                for n in (total + 1)..=old_total {
-                    out.delete(&layout::site::index_page(n)).await?;
+        let (old_len, new_len) = (before.listed_len, after.listed_len());
+        let end = old_len.max(new_len).saturating_sub(1);
+        // The positions in the listing whose entry changed: a post that moved shifts every
+        // entry between its old and new place; one added or removed shifts all after it.
+        let mut changed: Option<(usize, usize)> = None;
+        let mut touch = |lo: usize, hi: usize| {
+            changed = Some(changed.map_or((lo, hi), |(a, b)| (a.min(lo), b.max(hi))));
+        };
+        for (slug, old_pos) in &before.positions {
+            match (*old_pos, after.position(slug)) {
+                (Some(a), Some(b)) if a == b => {
+                    if before.entries[slug].as_ref() != after.get(slug) {
+                        touch(a, a);
+                    }
+                }
+                (Some(a), Some(b)) => touch(a.min(b), a.max(b)),
+                (Some(a), None) | (None, Some(a)) => touch(a, end),
+                (None, None) => {}
+            }
+        }
+        if !changed_photos.is_empty() {
+            for p in after.entries() {
+                if p.photo.as_ref().is_some_and(|k| changed_photos.contains(k)) {
+                    if let Some(at) = after.position(&p.slug) {
+                        touch(at, at);
+                    }
                 }
             }
         }
-        let r = ctx.renderer(newest_year(&new));
-        let feed_n = ctx.config.feed_entries.min(new.len());
+        let total = new_len.div_ceil(per).max(1);
+        let old_total = old_len.div_ceil(per).max(1);
+        if total != old_total {
+            // "Page X of Y" changed on every page.
+            out.put_all(self.listing_pages(ctx, after, photos, None)?)
+                .await?;
+            for n in (total + 1)..=old_total {
+                out.delete(&layout::site::index_page(n)).await?;
+            }
+        } else if let Some((first, last)) = changed {
+            let pages =
+                self.listing_pages(ctx, after, photos, Some((first / per + 1, last / per + 1)))?;
+            out.put_all(pages).await?;
+        }
+        let newest_year = after.newest_year();
+        if before.newest_year != newest_year {
+            // The footer of every fixed page carries it.
+            out.put_all(self.fixed_pages(ctx, &after.listed())?).await?;
+            return Ok(());
+        }
+        let r = ctx.renderer(newest_year);
         let mut fixed = Vec::new();
         // The feed lists the newest posts: re-render it only when a changed post is (or was)
         // among them. The sitemap holds every post's address and date: only when one of
         // those moved. On 10,000 posts these two are most of a one-post event's work.
-        let in_feed = |list: &[&PostSummary]| {
-            list.iter()
-                .take(ctx.config.feed_entries)
-                .any(|p| old_entries.contains_key(&p.slug))
-        };
-        if in_feed(&old) || in_feed(&new) {
+        let feed_n = ctx.config.feed_entries;
+        let in_feed = before.positions.iter().any(|(slug, old)| {
+            old.is_some_and(|p| p < feed_n) || after.position(slug).is_some_and(|p| p < feed_n)
+        });
+        if in_feed {
             fixed.push((
                 layout::site::FEED.to_string(),
-                r.feed(&new[..feed_n])?.into_bytes(),
+                r.feed(&after.listed_range(0..feed_n))?.into_bytes(),
             ));
         }
         let sitemap_key = |p: Option<&PostSummary>| {
             p.filter(|p| !p.draft)
                 .map(|p| (p.published.clone(), p.updated.clone()))
         };
-        let sitemap_moved = old_entries.iter().any(|(slug, before)| {
-            sitemap_key(before.as_ref()) != sitemap_key(after.posts.get(slug))
-        }) || old.len().div_ceil(per) != new.len().div_ceil(per)
-            || old.first().map(|p| &p.slug) != new.first().map(|p| &p.slug);
+        let sitemap_moved = before
+            .entries
+            .iter()
+            .any(|(slug, old)| sitemap_key(old.as_ref()) != sitemap_key(after.get(slug)))
+            || total != old_total
+            || before.first != after.listed_range(0..1).first().map(|p| p.slug.clone());
         if sitemap_moved {
             fixed.push((
                 layout::site::SITEMAP.to_string(),
-                r.sitemap(&new, new.len().div_ceil(per).max(1))?
-                    .into_bytes(),
+                r.sitemap(&after.listed(), total)?.into_bytes(),
             ));
-        }
-        if newest_year(&old) != newest_year(&new) {
-            fixed.extend(self.fixed_pages(ctx, &new)?);
         }
         out.put_all(fixed).await?;
         Ok(())
@@ -923,10 +1103,7 @@ impl Builder {
     /// Re-render a post because its comments changed: its page and its comment feed.
     pub async fn comments_changed(&self, slug: &str) -> Result<BuildReport, BuildError> {
         let ctx = Arc::new(self.load_context().await?);
-        let Some(mut index) = self
-            .load_state::<PostIndex>(layout::state::POST_INDEX)
-            .await?
-        else {
+        let Some(mut index) = self.load_index().await? else {
             return self.full_build().await;
         };
         let photos: Arc<PhotoIndex> = Arc::new(
@@ -939,15 +1116,57 @@ impl Builder {
             known: None,
             report: BuildReport::default(),
         };
+        let before = BTreeMap::from([(slug.to_string(), index.get(slug).cloned())]);
         let r = self
             .update_post(&ctx, &photos, &mut index, slug, &mut out)
             .await?;
         out.report.merge(r);
-        self.save_state(layout::state::POST_INDEX, index).await?;
+        let changed = changed_shards(&before, &index);
+        self.save_index(index, Some(changed)).await?;
         self.keep_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
             .await?;
         Ok(out.report)
     }
+}
+
+/// What the listing held, before an event changed some posts.
+struct ListingBefore {
+    /// The changed posts' entries, and where each was listed.
+    entries: BTreeMap<String, Option<PostSummary>>,
+    positions: BTreeMap<String, Option<usize>>,
+    listed_len: usize,
+    first: Option<String>,
+    newest_year: i32,
+}
+
+impl ListingBefore {
+    fn capture(index: &PostIndex, slugs: &BTreeSet<String>) -> Self {
+        ListingBefore {
+            entries: slugs
+                .iter()
+                .map(|s| (s.clone(), index.get(s).cloned()))
+                .collect(),
+            positions: slugs
+                .iter()
+                .map(|s| (s.clone(), index.position(s)))
+                .collect(),
+            listed_len: index.listed_len(),
+            first: index.listed_range(0..1).first().map(|p| p.slug.clone()),
+            newest_year: index.newest_year(),
+        }
+    }
+}
+
+/// The index shards whose entries differ from `before`.
+fn changed_shards(
+    before: &BTreeMap<String, Option<PostSummary>>,
+    after: &PostIndex,
+) -> BTreeSet<usize> {
+    before
+        .iter()
+        .filter(|(slug, entry)| entry.as_ref() != after.get(slug))
+        .map(|(slug, _)| index_shard(slug))
+        .collect()
 }
 
 fn slug_of(key: &str) -> &str {

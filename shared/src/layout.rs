@@ -16,7 +16,10 @@ pub mod content {
 /// Keys in the state store (the content bucket under `_state/` on AWS, `<data>/state/` locally):
 /// what the builder remembers between events.
 pub mod state {
-    pub const POST_INDEX: &str = "post-index.json";
+    /// The post index, in shards: `post-index/00` … `post-index/63`.
+    pub const POST_INDEX_DIR: &str = "post-index/";
+    /// The single-file index of earlier versions, removed by the next full build.
+    pub const LEGACY_POST_INDEX: &str = "post-index.json";
     pub const PHOTO_INDEX: &str = "photo-index.json";
 }
 

@@ -1,0 +1,227 @@
+//! Incremental builds give the same site as a full build: after each content change, the
+//! site the render function keeps up to date event by event is compared, file by file,
+//! with a site built from scratch from the same content.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use integration_tests::{copy_dir, sample_content};
+use shared::adapters::fs_blob::FsBlobStore;
+use shared::adapters::redb_items::RedbItemStore;
+use shared::build::{Builder, ContentEvent, Stores};
+use shared::forms::Signer;
+use shared::ports::FixedClock;
+use time::macros::datetime;
+
+fn builder(content: &Path, work: &Path, records: Arc<RedbItemStore>) -> Builder {
+    Builder::new(
+        Stores {
+            content: Arc::new(FsBlobStore::new(content)),
+            site: Arc::new(FsBlobStore::new(work.join("site"))),
+            state: Arc::new(FsBlobStore::new(work.join("state"))),
+            records,
+        },
+        Signer::new(&[3u8; 32]).unwrap(),
+        Arc::new(FixedClock::at(datetime!(2026-11-20 12:00 UTC))),
+    )
+}
+
+fn files(root: &Path) -> BTreeMap<String, Vec<u8>> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let key = path
+                    .strip_prefix(root)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                out.insert(key, std::fs::read(&path).unwrap());
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn post(slug: &str, title: &str, date: &str, draft: bool) -> String {
+    format!(
+        "---\ntitle: \"{title}\"\ndate: {date}\ndraft: {draft}\nsummary: \"About {slug}.\"\n---\n\nThe body of {slug}.\n"
+    )
+}
+
+/// Apply `change` to the content, send its events to the incremental builder, build a fresh
+/// site from scratch, and require the two to be the same, byte for byte.
+async fn step(
+    what: &str,
+    content: &Path,
+    incremental: &Builder,
+    site_dir: &Path,
+    records: &Arc<RedbItemStore>,
+    keys: &[&str],
+    change: impl FnOnce(),
+) {
+    change();
+    let events: Vec<ContentEvent> = keys
+        .iter()
+        .map(|k| ContentEvent {
+            key: k.to_string(),
+            removed: !content.join(k).exists(),
+        })
+        .collect();
+    let report = incremental.apply(&events).await.unwrap();
+    assert!(report.errors.is_empty(), "{what}: {:?}", report.errors);
+
+    let scratch = tempfile::tempdir().unwrap();
+    let full = builder(content, scratch.path(), records.clone());
+    full.full_build().await.unwrap();
+    let expected = files(&scratch.path().join("site"));
+    let got = files(site_dir);
+    let missing: Vec<&String> = expected.keys().filter(|k| !got.contains_key(*k)).collect();
+    let extra: Vec<&String> = got.keys().filter(|k| !expected.contains_key(*k)).collect();
+    let differ: Vec<&String> = expected
+        .iter()
+        .filter(|(k, v)| got.get(*k).is_some_and(|g| g != *v))
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        missing.is_empty() && extra.is_empty() && differ.is_empty(),
+        "after {what}: missing {missing:?}, extra {extra:?}, different {differ:?}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn every_change_leaves_the_site_a_full_build_would_make() {
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    copy_dir(&sample_content(), &content);
+    // Two posts a page and three in the feed, so moves cross page and feed boundaries.
+    let config = std::fs::read_to_string(content.join("site.toml")).unwrap();
+    let config = config
+        .replace("posts_per_page = 5", "posts_per_page = 2")
+        .replace("feed_entries = 20", "feed_entries = 3");
+    std::fs::write(content.join("site.toml"), config).unwrap();
+    let records = Arc::new(RedbItemStore::open(&tmp.path().join("records.redb")).unwrap());
+    let work = tmp.path().join("incremental");
+    let site_dir = work.join("site");
+    let site = builder(&content, &work, records.clone());
+    site.full_build().await.unwrap();
+
+    let posts = content.join("posts");
+    let write = |slug: &str, text: String| {
+        let p = posts.join(format!("{slug}.md"));
+        move || std::fs::write(p, text).unwrap()
+    };
+    let c = &content;
+    let r = &records;
+
+    step(
+        "a title edited in place (page 2, not in the feed)",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["posts/libraries-are-classrooms-too.md"],
+        write(
+            "libraries-are-classrooms-too",
+            post("libraries", "Libraries, again", "2011-02-09", false),
+        ),
+    )
+    .await;
+    step(
+        "the oldest post redated to be the newest (moves to the top; the footer year changes)",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["posts/about-the-alliance.md"],
+        write(
+            "about-the-alliance",
+            post("about", "About the Alliance", "2013-05-01", false),
+        ),
+    )
+    .await;
+    step(
+        "a new post in the middle of the listing (the page count grows)",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["posts/a-new-post.md"],
+        write("a-new-post", post("new", "A new post", "2011-03-01", false)),
+    )
+    .await;
+    step(
+        "a post deleted",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["posts/welcome-to-the-alliance.md"],
+        || std::fs::remove_file(posts.join("welcome-to-the-alliance.md")).unwrap(),
+    )
+    .await;
+    step(
+        "a post made a draft",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["posts/what-pupils-told-us.md"],
+        write(
+            "what-pupils-told-us",
+            post("pupils", "What pupils told us", "2012-01-18", true),
+        ),
+    )
+    .await;
+    step(
+        "the draft published again, redated into the feed",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["posts/what-pupils-told-us.md"],
+        write(
+            "what-pupils-told-us",
+            post("pupils", "What pupils told us", "2012-12-18", false),
+        ),
+    )
+    .await;
+    step(
+        "two changes in one event: an edit and a deletion",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["posts/a-new-post.md", "posts/spring-conference-2012.md"],
+        || {
+            std::fs::write(
+                posts.join("a-new-post.md"),
+                post("new", "A newer title", "2010-01-01", false),
+            )
+            .unwrap();
+            std::fs::remove_file(posts.join("spring-conference-2012.md")).unwrap();
+        },
+    )
+    .await;
+
+    // And the index survives a new process: a fresh builder reads it from the state store.
+    let restarted = builder(&content, &work, records.clone());
+    step(
+        "an edit in a restarted process",
+        c,
+        &restarted,
+        &site_dir,
+        r,
+        &["posts/five-questions-for-your-candidates.md"],
+        write(
+            "five-questions-for-your-candidates",
+            post("five", "Five questions", "2011-04-14", false),
+        ),
+    )
+    .await;
+}
