@@ -131,9 +131,12 @@ impl World {
         }
     }
 
+    /// The token of the post page, rendered a minute ago.
     fn token(&self) -> String {
-        self.signer
-            .form_token(&format!("comment:{POST}"), self.clock.now())
+        self.signer.form_token(
+            &format!("comment:{POST}"),
+            self.clock.now() - time::Duration::minutes(1),
+        )
     }
 
     async fn comments(&self) -> Vec<shared::ports::Item> {
@@ -335,9 +338,10 @@ async fn submission_checks_store_once_and_refuse_clearly() {
     .await;
     assert_eq!(resp.status(), 400);
     assert!(body_text(&resp).contains("not valid for this form"));
-    let other_post = w
-        .signer
-        .form_token("comment:welcome-to-the-alliance", w.clock.now());
+    let other_post = w.signer.form_token(
+        "comment:welcome-to-the-alliance",
+        w.clock.now() - time::Duration::minutes(1),
+    );
     assert_eq!(
         comment_submit::handler::handle(&deps, form_event(&other_post, GOOD, "198.51.100.23", ""))
             .await
@@ -352,8 +356,29 @@ async fn submission_checks_store_once_and_refuse_clearly() {
         comment_submit::handler::handle(&deps, form_event(&old, GOOD, "198.51.100.23", "")).await;
     assert_eq!(resp.status(), 400);
     assert!(body_text(&resp).contains("expired"));
+    // Sent as the page was rendered: faster than anyone writes. The form comes back with the
+    // text kept and the same token (it still says when the page was made, so sending again
+    // a little later is not refused).
+    let stored = w.comments().await.len();
+    let just_rendered = w
+        .signer
+        .form_token(&format!("comment:{POST}"), w.clock.now());
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(&just_rendered, GOOD, "198.51.100.23", ""),
+    )
+    .await;
+    assert_eq!(resp.status(), 400);
+    let page = body_text(&resp);
+    assert!(page.contains("faster than anyone writes"), "{page}");
+    assert!(page.contains(&format!("name=\"form_token\" value=\"{just_rendered}\"")));
+    assert!(page.contains("Lindsay"), "the visitor's text is kept");
+    assert_eq!(w.comments().await.len(), stored, "nothing stored");
     // A post that does not exist.
-    let ghost_token = w.signer.form_token("comment:no-such-post", w.clock.now());
+    let ghost_token = w.signer.form_token(
+        "comment:no-such-post",
+        w.clock.now() - time::Duration::minutes(1),
+    );
     let ghost_body = form_body(&[
         GOOD[0],
         GOOD[1],
@@ -641,7 +666,7 @@ async fn verification_moderation_and_publication_through_events() {
     assert!(body_text(&resp).contains("expired"));
 
     // Published: every hostile field is inert in the page.
-    render::handler::comments_changed(&w.builder, &[POST.to_string()])
+    render::handler::comments_changed(&w.builder, &[POST.to_string()], None)
         .await
         .unwrap();
     let page = String::from_utf8(

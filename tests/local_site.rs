@@ -489,7 +489,7 @@ async fn the_command_line_lists_and_approves_held_comments() {
             .await
             .unwrap();
     assert!(msg.starts_with("Approve: done"), "{msg}");
-    site.builder.comments_changed(&post).await.unwrap();
+    site.builder.comments_changed(&post, None).await.unwrap();
     let page = String::from_utf8(
         std::fs::read(
             tmp.path()

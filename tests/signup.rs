@@ -113,8 +113,10 @@ impl World {
         (resp.status().as_u16(), body_text(&resp), resp)
     }
 
+    /// The token of a sign-up page rendered a minute ago.
     fn form_token(&self) -> String {
-        self.signer.form_token("signup", self.clock.now())
+        self.signer
+            .form_token("signup", self.clock.now() - time::Duration::minutes(1))
     }
 
     /// The sign-up form as a browser posts it, with `fields` replacing the defaults.

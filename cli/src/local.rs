@@ -198,7 +198,7 @@ impl LocalSite {
                     .into_iter()
                     .collect();
                 if !posts.is_empty() {
-                    match render::handler::comments_changed(&site.builder, &posts).await {
+                    match render::handler::comments_changed(&site.builder, &posts, None).await {
                         Ok(r) => {
                             tracing::info!(posts = ?posts, written = r.written.len(), "comments published")
                         }

@@ -281,7 +281,7 @@ async fn comments(
     let (post, msg) = site::comments_cmd::act(&store, &action.0, action.1).await?;
     println!("{msg}");
     if let Some(b) = builder {
-        let report = b.comments_changed(&post).await?;
+        let report = b.comments_changed(&post, None).await?;
         site::print_report(&report);
     }
     Ok(())

@@ -49,6 +49,7 @@ pub fn watch(site: LocalSite) -> notify::Result<notify::RecommendedWatcher> {
                     Some(ContentEvent {
                         removed: !p.exists(),
                         key,
+                        at: None,
                     })
                 })
                 .collect();

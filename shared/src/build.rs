@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use crate::adapters::md5_hex;
 use crate::config::{ConfigError, SiteConfig};
 use crate::content::{parse_post, parse_quotes, rfc3339, ContentError, Post, PostSummary, Quote};
-use crate::forms::Signer;
+use crate::forms::{day_start, Signer};
 use crate::layout::{self, classify, object_meta, ContentChange};
 use crate::photos::{make_variants, PhotoError, PhotoInfo};
 use crate::ports::{BlobStore, Clock, ItemStore, StoreError};
@@ -68,6 +68,9 @@ impl BuildReport {
 pub struct ContentEvent {
     pub key: String,
     pub removed: bool,
+    /// When the change happened (the S3 event's time; `None`: now). Pages it re-renders
+    /// carry it as their render time, so the same event twice renders the same bytes.
+    pub at: Option<time::OffsetDateTime>,
 }
 
 /// What the builder remembers between events: every post's listing data, kept in shards
@@ -354,6 +357,8 @@ struct Publisher<'a> {
     site: &'a dyn BlobStore,
     /// Known MD5s (from one listing, in full builds); otherwise asked per key.
     known: Option<HashMap<String, String>>,
+    /// The render time the pages' form tokens carry.
+    issued: time::OffsetDateTime,
     report: BuildReport,
 }
 
@@ -536,8 +541,8 @@ impl Builder {
         Ok(())
     }
 
-    fn form_token(&self, form: &str) -> String {
-        self.signer.form_token(form, self.clock.now())
+    fn form_token(&self, form: &str, issued: time::OffsetDateTime) -> String {
+        self.signer.form_token(form, issued)
     }
 
     /// Render everything from the content store.
@@ -552,6 +557,8 @@ impl Builder {
         let mut out = Publisher {
             site: self.stores.site.as_ref(),
             known,
+            // The day, not the second: two full builds on one day give the same bytes.
+            issued: day_start(self.clock.now()),
             report: BuildReport::default(),
         };
 
@@ -643,7 +650,7 @@ impl Builder {
                     .await?;
             let tokens: Vec<String> = fetched
                 .iter()
-                .map(|(k, _, _)| self.form_token(&format!("comment:{}", slug_of(k))))
+                .map(|(k, _, _)| self.form_token(&format!("comment:{}", slug_of(k)), out.issued))
                 .collect();
             let (ctx2, photos2) = (ctx.clone(), photos.clone());
             let rendered = tokio::task::spawn_blocking(move || {
@@ -714,7 +721,7 @@ impl Builder {
         for n in (new_total + 1)..=old_total {
             out.delete(&layout::site::index_page(n)).await?;
         }
-        out.put_all(self.fixed_pages(&ctx, &index.listed())?)
+        out.put_all(self.fixed_pages(&ctx, &index.listed(), out.issued)?)
             .await?;
         out.put_all(self.static_files(&ctx).await?).await?;
 
@@ -797,6 +804,7 @@ impl Builder {
         &self,
         ctx: &SiteContext,
         listed: &[&PostSummary],
+        issued: time::OffsetDateTime,
     ) -> Result<Vec<(String, Vec<u8>)>, TemplateError> {
         let r = ctx.renderer(newest_year(listed));
         let feed_n = ctx.config.feed_entries.min(listed.len());
@@ -816,7 +824,7 @@ impl Builder {
             ),
             (
                 layout::site::SIGNUP.to_string(),
-                r.signup_page(&self.form_token("signup"), None)?
+                r.signup_page(&self.form_token("signup", issued), None)?
                     .into_bytes(),
             ),
         ])
@@ -869,9 +877,15 @@ impl Builder {
             .load_state(layout::state::PHOTO_INDEX)
             .await?
             .unwrap_or_default();
+        let issued = events
+            .iter()
+            .filter_map(|e| e.at)
+            .max()
+            .unwrap_or_else(|| self.clock.now());
         let mut out = Publisher {
             site: self.stores.site.as_ref(),
             known: None,
+            issued,
             report: BuildReport::default(),
         };
         let mut dirty_posts: BTreeSet<String> = BTreeSet::new();
@@ -982,7 +996,7 @@ impl Builder {
             return Ok(BuildReport::default());
         };
         let comments = approved_comments(self.stores.records.as_ref(), slug).await?;
-        let token = self.form_token(&format!("comment:{slug}"));
+        let token = self.form_token(&format!("comment:{slug}"), out.issued);
         match render_post_source(ctx, photos, &key, Some(&bytes), &comments, &token) {
             Ok(RenderedPost { summary, pages }) => {
                 if summary.draft {
@@ -1062,7 +1076,8 @@ impl Builder {
         let newest_year = after.newest_year();
         if before.newest_year != newest_year {
             // The footer of every fixed page carries it.
-            out.put_all(self.fixed_pages(ctx, &after.listed())?).await?;
+            out.put_all(self.fixed_pages(ctx, &after.listed(), out.issued)?)
+                .await?;
             return Ok(());
         }
         let r = ctx.renderer(newest_year);
@@ -1100,8 +1115,13 @@ impl Builder {
         Ok(())
     }
 
-    /// Re-render a post because its comments changed: its page and its comment feed.
-    pub async fn comments_changed(&self, slug: &str) -> Result<BuildReport, BuildError> {
+    /// Re-render a post because its comments changed (at `at`, the change's time; `None`:
+    /// now): its page and its comment feed.
+    pub async fn comments_changed(
+        &self,
+        slug: &str,
+        at: Option<time::OffsetDateTime>,
+    ) -> Result<BuildReport, BuildError> {
         let ctx = Arc::new(self.load_context().await?);
         let Some(mut index) = self.load_index().await? else {
             return self.full_build().await;
@@ -1114,6 +1134,7 @@ impl Builder {
         let mut out = Publisher {
             site: self.stores.site.as_ref(),
             known: None,
+            issued: at.unwrap_or_else(|| self.clock.now()),
             report: BuildReport::default(),
         };
         let before = BTreeMap::from([(slug.to_string(), index.get(slug).cloned())]);

@@ -219,6 +219,7 @@ async fn edit(out: &Path, runs: usize) {
             .apply(&[ContentEvent {
                 key,
                 removed: false,
+                at: None,
             }])
             .await
             .unwrap();
@@ -229,6 +230,7 @@ async fn edit(out: &Path, runs: usize) {
             .apply(&[ContentEvent {
                 key: format!("posts/{}", path.file_name().unwrap().to_string_lossy()),
                 removed: false,
+                at: None,
             }])
             .await
             .unwrap();

@@ -162,7 +162,7 @@ async fn refused(
 }
 
 /// The post page again with the errors beside their fields and the visitor's text kept
-/// (and a fresh form token), or the errors as JSON.
+/// (with the token the visitor sent, or a fresh one if it was no good), or the errors as JSON.
 async fn reshow(
     deps: &Deps,
     json_wanted: bool,
@@ -193,10 +193,11 @@ async fn reshow(
         notice: notice
             .or_else(|| Some("Your comment has not been sent yet: please see below.".into())),
     };
-    let token = deps
-        .guard
-        .signer
-        .form_token(&form_name(slug), deps.clock.now());
+    let token = deps.guard.signer.token_for_reshown_form(
+        &form_name(slug),
+        form.get("form_token"),
+        deps.clock.now(),
+    );
     match deps.pages.post_with_form(&post, &token, &state).await {
         Ok(page) => web::html(status, page),
         Err(e) => {

@@ -8,7 +8,13 @@ use serde_json::Value;
 use shared::adapters::aws::changes_from_stream;
 use shared::build::{BuildError, BuildReport, Builder, ContentEvent};
 use shared::records::posts_with_changed_comments;
+use time::OffsetDateTime;
 use tracing::info;
+
+/// An event's time, to the second (what a page's form token says it was rendered at).
+fn event_time(t: &chrono::DateTime<chrono::Utc>) -> Option<OffsetDateTime> {
+    OffsetDateTime::from_unix_timestamp(t.timestamp()).ok()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -23,8 +29,11 @@ pub enum RenderError {
 pub enum RenderRequest {
     Changes(Vec<ContentEvent>),
     FullBuild,
-    /// Posts whose published comments changed (from the DynamoDB stream).
-    Comments(Vec<String>),
+    /// Posts whose published comments changed (from the DynamoDB stream), and when.
+    Comments {
+        posts: Vec<String>,
+        at: Option<OffsetDateTime>,
+    },
 }
 
 /// S3 sends keys URL-encoded, with `+` for a space.
@@ -46,9 +55,14 @@ pub fn parse_event(payload: Value) -> Result<RenderRequest, RenderError> {
             .map_err(|e| RenderError::UnknownEvent(format!("DynamoDB stream event: {e}")))?;
         let changes =
             changes_from_stream(&event).map_err(|e| RenderError::UnknownEvent(e.to_string()))?;
-        return Ok(RenderRequest::Comments(
-            posts_with_changed_comments(&changes).into_iter().collect(),
-        ));
+        return Ok(RenderRequest::Comments {
+            posts: posts_with_changed_comments(&changes).into_iter().collect(),
+            at: event
+                .records
+                .iter()
+                .filter_map(|r| event_time(&r.change.approximate_creation_date_time))
+                .max(),
+        });
     }
     if payload.get("Records").is_some() {
         let event: S3Event = serde_json::from_value(payload)
@@ -62,7 +76,11 @@ pub fn parse_event(payload: Value) -> Result<RenderRequest, RenderError> {
                     .event_name
                     .as_deref()
                     .is_some_and(|n| n.starts_with("ObjectRemoved"));
-                Some(ContentEvent { key, removed })
+                Some(ContentEvent {
+                    key,
+                    removed,
+                    at: event_time(&r.event_time),
+                })
             })
             .collect();
         return Ok(RenderRequest::Changes(changes));
@@ -85,10 +103,11 @@ pub fn parse_event(payload: Value) -> Result<RenderRequest, RenderError> {
 pub async fn comments_changed(
     builder: &Builder,
     slugs: &[String],
+    at: Option<OffsetDateTime>,
 ) -> Result<BuildReport, BuildError> {
     let mut report = BuildReport::default();
     for slug in slugs {
-        let r = builder.comments_changed(slug).await?;
+        let r = builder.comments_changed(slug, at).await?;
         info!(post = %slug, written = r.written.len(), "comments re-rendered");
         report.merge(r);
     }
@@ -102,7 +121,7 @@ pub async fn handle(builder: &Builder, payload: Value) -> Result<BuildReport, Re
             builder.apply(&changes).await?
         }
         RenderRequest::FullBuild => builder.full_build().await?,
-        RenderRequest::Comments(slugs) => comments_changed(builder, &slugs).await?,
+        RenderRequest::Comments { posts, at } => comments_changed(builder, &posts, at).await?,
     };
     for e in &report.errors {
         tracing::error!(error = %e, "content not published");
@@ -137,12 +156,14 @@ mod tests {
             }
             let v: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
             let req = parse_event(v).unwrap_or_else(|e| panic!("{name}: {e}"));
-            if let RenderRequest::Comments(slugs) = &req {
+            if let RenderRequest::Comments { posts, at } = &req {
                 if name.contains("approved") {
-                    assert!(!slugs.is_empty(), "{name}: an approval re-renders its post");
+                    assert!(!posts.is_empty(), "{name}: an approval re-renders its post");
+                    assert!(at.is_some(), "{name}: the change's time is kept");
                 }
             }
             if let RenderRequest::Changes(c) = &req {
+                assert!(c.iter().all(|e| e.at.is_some()), "{name}: event times kept");
                 assert!(!c.is_empty(), "{name} has no records");
                 assert!(
                     c.iter()

@@ -212,6 +212,7 @@ impl Cx<'_> {
         notice: &str,
         errors: BTreeMap<String, String>,
         values: HashMap<String, String>,
+        sent_token: &str,
     ) -> Response<Body> {
         if self.json {
             return web::json(
@@ -219,10 +220,10 @@ impl Cx<'_> {
                 &json!({ "error": code, "message": notice, "errors": errors }),
             );
         }
-        let token = self
-            .deps
-            .signer
-            .form_token(FORM_NAME, self.deps.clock.now());
+        let token =
+            self.deps
+                .signer
+                .token_for_reshown_form(FORM_NAME, sent_token, self.deps.clock.now());
         let state = FormState {
             errors: errors.into_iter().collect(),
             values,
@@ -314,6 +315,7 @@ impl Cx<'_> {
                         &e.to_string(),
                         BTreeMap::new(),
                         HashMap::new(),
+                        "",
                     )
                     .await)
             }
@@ -343,6 +345,7 @@ impl Cx<'_> {
                         "Please correct the fields marked below and send the form again.",
                         errors,
                         values,
+                        form.get("form_token"),
                     )
                     .await)
             }
@@ -369,6 +372,7 @@ impl Cx<'_> {
                     &refusal.to_string(),
                     errors,
                     values,
+                    form.get("form_token"),
                 )
                 .await);
         }
@@ -395,6 +399,7 @@ impl Cx<'_> {
                         &refusal.to_string(),
                         BTreeMap::new(),
                         values,
+                        form.get("form_token"),
                     )
                     .await);
             }
