@@ -82,7 +82,7 @@ async fn world() -> World {
             content,
             state,
             records: records.clone(),
-            config_cache: Default::default(),
+            cache: Default::default(),
         },
         records,
         signer,

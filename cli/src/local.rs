@@ -101,7 +101,7 @@ impl LocalSite {
             content: content.clone(),
             state,
             records: items.clone(),
-            config_cache: Default::default(),
+            cache: Default::default(),
         };
         let guard = || Guard {
             signer: signer.clone(),

@@ -1258,29 +1258,53 @@ pub struct Pages {
     pub content: Arc<dyn BlobStore>,
     pub state: Arc<dyn BlobStore>,
     pub records: Arc<dyn ItemStore>,
-    /// `site.toml`, kept for [`CONFIG_TTL`]: every accepted form post and every mail needs
-    /// the site's addresses, and a read of the content store per request is waste.
-    pub config_cache: ConfigCache,
+    /// `site.toml` and the posts commented on, kept for [`KEEP_FOR`]: every accepted form
+    /// post needs the site's addresses and its post, and a read of the content store (an S3
+    /// GET, tens of milliseconds on Lambda) per request is waste.
+    pub cache: PagesCache,
 }
 
-/// How long a form function trusts its copy of `site.toml`.
-pub const CONFIG_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long a form function trusts its copy of `site.toml` or of a post. A post deleted or
+/// made a draft may take comments for this long; they stay pending and are never shown.
+pub const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// The last `site.toml` read and when; shared by clones of [`Pages`].
+/// What [`Pages`] keeps, and since when; shared by clones of [`Pages`].
 #[derive(Clone, Default)]
-pub struct ConfigCache(Arc<std::sync::Mutex<Option<(std::time::Instant, SiteConfig)>>>);
+pub struct PagesCache(Arc<std::sync::Mutex<Kept>>);
+
+#[derive(Default)]
+struct Kept {
+    config: Option<(std::time::Instant, SiteConfig)>,
+    /// Published posts only: a slug with no post is asked again each time.
+    posts: HashMap<String, (std::time::Instant, Arc<Post>)>,
+}
 
 impl Pages {
     /// A published post, if there is one with this slug.
-    pub async fn post(&self, slug: &str) -> Result<Option<Post>, BuildError> {
+    pub async fn post(&self, slug: &str) -> Result<Option<Arc<Post>>, BuildError> {
         if !layout::is_valid_slug(slug) {
             return Ok(None);
         }
-        let key = format!("{}{slug}.md", layout::content::POSTS);
-        match self.content.get(&key).await? {
-            None => Ok(None),
-            Some(bytes) => Ok(parse_post(&key, &bytes).ok().filter(|p| !p.draft)),
+        if let Some((at, post)) = self.cache.0.lock().expect("pages cache").posts.get(slug) {
+            if at.elapsed() < KEEP_FOR {
+                return Ok(Some(post.clone()));
+            }
         }
+        let key = format!("{}{slug}.md", layout::content::POSTS);
+        let Some(bytes) = self.content.get(&key).await? else {
+            return Ok(None);
+        };
+        let Some(post) = parse_post(&key, &bytes).ok().filter(|p| !p.draft) else {
+            return Ok(None);
+        };
+        let post = Arc::new(post);
+        self.cache
+            .0
+            .lock()
+            .expect("pages cache")
+            .posts
+            .insert(slug.to_string(), (std::time::Instant::now(), post.clone()));
+        Ok(Some(post))
     }
 
     /// The post page with the comment form re-shown (errors beside fields, text kept).
@@ -1321,8 +1345,8 @@ impl Pages {
 
     /// The site configuration (for URLs in mails and redirects).
     pub async fn config(&self) -> Result<SiteConfig, BuildError> {
-        if let Some((at, cfg)) = self.config_cache.0.lock().expect("config cache").as_ref() {
-            if at.elapsed() < CONFIG_TTL {
+        if let Some((at, cfg)) = self.cache.0.lock().expect("pages cache").config.as_ref() {
+            if at.elapsed() < KEEP_FOR {
                 return Ok(cfg.clone());
             }
         }
@@ -1332,7 +1356,7 @@ impl Pages {
             .await?
             .ok_or(BuildError::Missing(layout::content::CONFIG))?;
         let cfg = SiteConfig::parse(&String::from_utf8_lossy(&bytes))?;
-        *self.config_cache.0.lock().expect("config cache") =
+        self.cache.0.lock().expect("pages cache").config =
             Some((std::time::Instant::now(), cfg.clone()));
         Ok(cfg)
     }

@@ -53,7 +53,7 @@ impl Deps {
                 content: p.content,
                 state: p.state,
                 records: p.records.clone(),
-                config_cache: Default::default(),
+                cache: Default::default(),
             },
             records: p.records,
             mailer: p.mailer,

@@ -158,7 +158,7 @@ async fn notify_moderator(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let config = deps.pages.config().await?;
     let title = match deps.pages.post(&c.post).await? {
-        Some(p) => p.title,
+        Some(p) => p.title.clone(),
         None => c.post.clone(),
     };
     let now = deps.clock.now();

@@ -38,7 +38,7 @@ async fn main() -> Result<(), Error> {
                 env.get_or("STATE_PREFIX", "_state/"),
             )),
             records: records.clone(),
-            config_cache: Default::default(),
+            cache: Default::default(),
         },
         records,
         content,

@@ -29,6 +29,7 @@ pub fn lambda_sdk_config() -> aws_config::SdkConfig {
         .unwrap_or_else(|| "us-east-1".into());
     let credentials = aws_config::environment::EnvironmentVariableCredentialsProvider::new();
     let mut builder = aws_config::SdkConfig::builder()
+        .http_client(deferred_tls_https_client())
         .region(aws_config::Region::new(region))
         .credentials_provider(aws_sdk_s3::config::SharedCredentialsProvider::new(
             credentials,
@@ -38,6 +39,42 @@ pub fn lambda_sdk_config() -> aws_config::SdkConfig {
         builder = builder.endpoint_url(endpoint);
     }
     builder.build()
+}
+
+/// The SDK's default HTTPS client (rustls, the system's trust store), one for every client
+/// made from the config, that loads the trust store on its first connection rather than
+/// when each client is built. The SDK loads it at client construction "so the first request
+/// is not slowed"; in a Lambda that puts milliseconds of file reads and certificate parsing
+/// (146 files on a Debian host) between process start and the first poll of the Runtime
+/// API, for every client, and requests refused before they reach AWS (bad fields, honeypot,
+/// a bad token) never need it. Sharing one client also shares its connectors: the store is
+/// parsed once for S3, DynamoDB and SES together.
+pub fn deferred_tls_https_client() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    let inner = aws_smithy_http_client::Builder::new()
+        .tls_provider(Provider::Rustls(CryptoMode::AwsLc))
+        .build_https();
+    aws_smithy_runtime_api::client::http::SharedHttpClient::new(DeferredTls(inner))
+}
+
+/// Everything the inner client does, except loading the trust store at validation time.
+#[derive(Debug)]
+struct DeferredTls(aws_smithy_runtime_api::client::http::SharedHttpClient);
+
+impl aws_smithy_runtime_api::client::http::HttpClient for DeferredTls {
+    fn http_connector(
+        &self,
+        settings: &aws_smithy_runtime_api::client::http::HttpConnectorSettings,
+        components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+    ) -> aws_smithy_runtime_api::client::http::SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
