@@ -1,11 +1,12 @@
-//! Wiring only: clients and configuration built once, then requests served.
+//! Wiring only: configuration read and checked at start-up; SDK clients made once, on first
+//! use (`LazyClient`); then requests served.
 
 use std::sync::Arc;
 
 use comment_submit::handler::{handle, Deps};
 use lambda_http::{run, service_fn, Error, Request};
 use shared::adapters::aws::{
-    dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, S3BlobStore,
+    dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, LazyClient, S3BlobStore,
 };
 use shared::adapters::captcha::HcaptchaVerifier;
 use shared::build::Pages;
@@ -17,9 +18,9 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = shared::env::Env::from_process()?;
     let sdk = lambda_sdk_config();
-    let s3 = s3_client(&sdk);
+    let s3 = LazyClient::of(&sdk, s3_client);
     let records = Arc::new(DynamoItemStore::new(
-        dynamodb_client(&sdk),
+        LazyClient::of(&sdk, dynamodb_client),
         env.require("TABLE_NAME")?,
     ));
     let clock = Arc::new(SystemClock);

@@ -1,11 +1,12 @@
-//! Wiring only.
+//! Wiring only: configuration read and checked at start-up; SDK clients made once, on first
+//! use (`LazyClient`); then requests served.
 
 use std::sync::Arc;
 
 use lambda_http::{run, service_fn, Error, Request};
 use moderate::handler::{handle, Deps};
 use shared::adapters::aws::{
-    dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, S3BlobStore,
+    dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, LazyClient, S3BlobStore,
 };
 use shared::build::Pages;
 use shared::ports::SystemClock;
@@ -15,9 +16,9 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = shared::env::Env::from_process()?;
     let sdk = lambda_sdk_config();
-    let s3 = s3_client(&sdk);
+    let s3 = LazyClient::of(&sdk, s3_client);
     let records = Arc::new(DynamoItemStore::new(
-        dynamodb_client(&sdk),
+        LazyClient::of(&sdk, dynamodb_client),
         env.require("TABLE_NAME")?,
     ));
     let deps = Arc::new(Deps {

@@ -1,11 +1,11 @@
-//! Wiring only: build the SDK clients and the builder once, then serve events.
+//! Wiring only: the builder made once (its SDK clients on first use), then events served.
 
 use std::sync::Arc;
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;
 use shared::adapters::aws::{
-    dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, S3BlobStore,
+    dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, LazyClient, S3BlobStore,
 };
 use shared::build::{Builder, Stores};
 use shared::ports::SystemClock;
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = shared::env::Env::from_process()?;
     let sdk = lambda_sdk_config();
-    let s3 = s3_client(&sdk);
+    let s3 = LazyClient::of(&sdk, s3_client);
     let builder = Arc::new(Builder::new(
         Stores {
             content: Arc::new(S3BlobStore::new(
@@ -34,7 +34,7 @@ async fn main() -> Result<(), Error> {
                 env.get_or("STATE_PREFIX", "_state/"),
             )),
             records: Arc::new(DynamoItemStore::new(
-                dynamodb_client(&sdk),
+                LazyClient::of(&sdk, dynamodb_client),
                 env.require("TABLE_NAME")?,
             )),
         },

@@ -1,4 +1,5 @@
-//! Wiring only: clients built once, then stream batches (or re-score requests) served.
+//! Wiring only: SDK clients made once, on first use; then stream batches (or re-score
+//! requests) served.
 
 use std::sync::Arc;
 
@@ -7,7 +8,7 @@ use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 use shared::adapters::aws::{
     changes_from_stream, dynamodb_client, lambda_sdk_config, s3_client, ses_client,
-    DynamoItemStore, S3BlobStore,
+    DynamoItemStore, LazyClient, S3BlobStore,
 };
 use shared::adapters::mail::SesMailer;
 use shared::build::Pages;
@@ -19,9 +20,9 @@ async fn main() -> Result<(), Error> {
     shared::telemetry::init();
     let env = shared::env::Env::from_process()?;
     let sdk = lambda_sdk_config();
-    let s3 = s3_client(&sdk);
+    let s3 = LazyClient::of(&sdk, s3_client);
     let records = Arc::new(DynamoItemStore::new(
-        dynamodb_client(&sdk),
+        LazyClient::of(&sdk, dynamodb_client),
         env.require("TABLE_NAME")?,
     ));
     let content = Arc::new(S3BlobStore::new(
@@ -42,7 +43,7 @@ async fn main() -> Result<(), Error> {
         },
         records,
         content,
-        mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
+        mailer: Arc::new(SesMailer::new(LazyClient::of(&sdk, ses_client))),
         signer: env.signer()?,
         clock: Arc::new(SystemClock),
         mail_from: env.require("MAIL_FROM")?,

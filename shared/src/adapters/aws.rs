@@ -77,6 +77,54 @@ impl aws_smithy_runtime_api::client::http::HttpClient for DeferredTls {
     }
 }
 
+/// An SDK client built on first use, once, and shared by clones. Building one parses the
+/// SDK's endpoint rules and partitions (about a millisecond each for S3, DynamoDB and SES),
+/// work a function's start-up does not need and a request refused before it reaches AWS
+/// never needs.
+pub struct LazyClient<C>(std::sync::Arc<std::sync::LazyLock<C, Box<dyn FnOnce() -> C + Send>>>);
+
+impl<C> LazyClient<C> {
+    pub fn new(make: impl FnOnce() -> C + Send + 'static) -> Self {
+        Self(std::sync::Arc::new(std::sync::LazyLock::new(Box::new(
+            make,
+        ))))
+    }
+
+    /// `make(sdk)` on first use, e.g. `LazyClient::of(&sdk, s3_client)`.
+    pub fn of(sdk: &aws_config::SdkConfig, make: fn(&aws_config::SdkConfig) -> C) -> Self
+    where
+        C: 'static,
+    {
+        let sdk = sdk.clone();
+        Self::new(move || make(&sdk))
+    }
+}
+
+impl<C> Clone for LazyClient<C> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<C> std::ops::Deref for LazyClient<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        &self.0
+    }
+}
+
+impl<C: Send + 'static> From<C> for LazyClient<C> {
+    fn from(client: C) -> Self {
+        Self::new(move || client)
+    }
+}
+
+impl<C> std::fmt::Debug for LazyClient<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LazyClient")
+    }
+}
+
 pub fn s3_client(cfg: &aws_config::SdkConfig) -> aws_sdk_s3::Client {
     // Path-style addressing works against every endpoint (moto, localhost) and AWS alike.
     let conf = aws_sdk_s3::config::Builder::from(cfg)
@@ -109,19 +157,19 @@ fn sdk_err(e: impl std::error::Error) -> StoreError {
 /// content bucket).
 #[derive(Debug, Clone)]
 pub struct S3BlobStore {
-    client: aws_sdk_s3::Client,
+    client: LazyClient<aws_sdk_s3::Client>,
     bucket: String,
     prefix: String,
 }
 
 impl S3BlobStore {
     pub fn new(
-        client: aws_sdk_s3::Client,
+        client: impl Into<LazyClient<aws_sdk_s3::Client>>,
         bucket: impl Into<String>,
         prefix: impl Into<String>,
     ) -> Self {
         Self {
-            client,
+            client: client.into(),
             bucket: bucket.into(),
             prefix: prefix.into(),
         }
@@ -248,14 +296,17 @@ impl S3BlobStore {
 /// The single DynamoDB table.
 #[derive(Debug, Clone)]
 pub struct DynamoItemStore {
-    client: aws_sdk_dynamodb::Client,
+    client: LazyClient<aws_sdk_dynamodb::Client>,
     table: String,
 }
 
 impl DynamoItemStore {
-    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+    pub fn new(
+        client: impl Into<LazyClient<aws_sdk_dynamodb::Client>>,
+        table: impl Into<String>,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.into(),
         }
     }

@@ -15,7 +15,9 @@ pub const TEST_RESPONSE: &str = "10000000-aaaa-bbbb-cccc-000000000001";
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct HcaptchaVerifier {
-    client: hcaptcha::Client,
+    /// Built on first use: an HTTPS client with its TLS set-up, which start-up does not need.
+    client: std::sync::OnceLock<Result<hcaptcha::Client, String>>,
+    url: Option<String>,
     secret: String,
 }
 
@@ -34,14 +36,26 @@ impl HcaptchaVerifier {
                 "the hCaptcha secret must be 0x + 40 hex digits or ES_ + 32 hex digits".into(),
             );
         }
-        let client = match url {
-            Some(u) => hcaptcha::Client::new_with(u).map_err(|e| format!("hCaptcha URL: {e}"))?,
-            None => hcaptcha::Client::new(),
-        };
+        if let Some(u) = url {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(format!("hCaptcha URL: {u} is not an http(s) address"));
+            }
+        }
         Ok(Self {
-            client,
+            client: std::sync::OnceLock::new(),
+            url: url.map(str::to_string),
             secret: s.to_string(),
         })
+    }
+
+    fn client(&self) -> Result<&hcaptcha::Client, CaptchaError> {
+        self.client
+            .get_or_init(|| match &self.url {
+                Some(u) => hcaptcha::Client::new_with(u).map_err(|e| format!("hCaptcha URL: {e}")),
+                None => Ok(hcaptcha::Client::new()),
+            })
+            .as_ref()
+            .map_err(|e| CaptchaError::Unavailable(e.clone()))
     }
 }
 
@@ -58,7 +72,7 @@ impl CaptchaVerifier for HcaptchaVerifier {
                 .set_remoteip(ip)
                 .map_err(|e| CaptchaError::Unavailable(e.to_string()))?;
         }
-        match tokio::time::timeout(TIMEOUT, self.client.verify_request(req)).await {
+        match tokio::time::timeout(TIMEOUT, self.client()?.verify_request(req)).await {
             Err(_) => Err(CaptchaError::Unavailable(
                 "no answer within 5 seconds".into(),
             )),

@@ -9,12 +9,14 @@ use aws_sdk_sesv2::types::{Destination, EmailContent, RawMessage};
 use crate::ports::{MailError, Mailer, OutgoingMail};
 
 pub struct SesMailer {
-    client: aws_sdk_sesv2::Client,
+    client: super::aws::LazyClient<aws_sdk_sesv2::Client>,
 }
 
 impl SesMailer {
-    pub fn new(client: aws_sdk_sesv2::Client) -> Self {
-        Self { client }
+    pub fn new(client: impl Into<super::aws::LazyClient<aws_sdk_sesv2::Client>>) -> Self {
+        Self {
+            client: client.into(),
+        }
     }
 }
 
