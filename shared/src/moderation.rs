@@ -31,15 +31,6 @@ impl Action {
             Self::Delete => "Delete",
         }
     }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "approve" => Some(Self::Approve),
-            "spam" => Some(Self::Spam),
-            "delete" => Some(Self::Delete),
-            _ => None,
-        }
-    }
 }
 
 /// What a moderation link carries.
@@ -124,6 +115,27 @@ pub async fn consume(
         )
         .await?;
     Ok(if fresh { Ok(()) } else { Err(LinkError::Used) })
+}
+
+/// Use a link: mark it used, then act. If acting fails (the store is not answering), the
+/// mark is taken back, so the moderator's "try again" works with the same link.
+pub async fn use_link(
+    store: &dyn ItemStore,
+    link: &Link,
+) -> Result<Result<Outcome, LinkError>, StoreError> {
+    if let Err(used) = consume(store, link).await? {
+        return Ok(Err(used));
+    }
+    match apply(store, &link.post, &link.id, link.action).await {
+        Ok(outcome) => Ok(Ok(outcome)),
+        Err(e) => {
+            // If this fails too, the link stays used; the command line still acts.
+            let _ = store
+                .delete(&format!("MODLINK#{}", link.nonce), "USED", Condition::Always)
+                .await;
+            Err(e)
+        }
+    }
 }
 
 /// What an action did.

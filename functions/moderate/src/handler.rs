@@ -120,16 +120,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
                     return page(deps, e.status(), "Link not valid", &e.to_string(), None).await
                 }
             };
-            let result = async {
-                if let Err(used) = moderation::consume(deps.records.as_ref(), &link).await? {
-                    return Ok(Err(used));
-                }
-                moderation::apply(deps.records.as_ref(), &link.post, &link.id, link.action)
-                    .await
-                    .map(Ok)
-            }
-            .await;
-            match result {
+            match moderation::use_link(deps.records.as_ref(), &link).await {
                 Ok(Err(used)) => {
                     page(
                         deps,

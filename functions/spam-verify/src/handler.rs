@@ -107,13 +107,15 @@ async fn verify_one(
     comment: Comment,
 ) -> Result<CommentStatus, VerifyError> {
     let store = deps.records.as_ref();
-    let history = History {
-        duplicate: comments::is_duplicate(store, &deps.signer, &comment, deps.clock.now()).await?,
-        trusted_author: match &comment.email_hash {
-            Some(h) => comments::is_trusted(store, h).await?,
-            None => false,
-        },
-    };
+    let (duplicate, trusted_author) = tokio::try_join!(
+        comments::is_duplicate(store, &deps.signer, &comment, deps.clock.now()),
+        async {
+            match &comment.email_hash {
+                Some(h) => comments::is_trusted(store, h).await,
+                None => Ok(false),
+            }
+        }
+    )?;
     let verdict = spam::verify(
         &Submission {
             author: &comment.author,
@@ -121,27 +123,16 @@ async fn verify_one(
             body: &comment.body_md,
         },
         blocklist,
-        history,
+        History {
+            duplicate,
+            trusted_author,
+        },
     );
     let mut scored = comment.clone();
     scored.spam_rules = verdict.hits.clone();
-    // Keep the status it was read with, then move it: the move is conditional on that status,
-    // so a moderator acting meanwhile wins.
-    scored.status = comment.status;
-    store
-        .put(
-            scored.to_item()?,
-            shared::ports::Condition::Equals {
-                attr: "status".into(),
-                value: comment.status.as_str().into(),
-            },
-        )
-        .await?;
-    let moved = if verdict.status == comment.status {
-        true
-    } else {
-        comments::set_status(store, &scored, verdict.status).await?
-    };
+    // One write: the verdict and the rules behind it, conditional on the status the comment
+    // was read with, so a moderator acting meanwhile wins.
+    let moved = comments::set_status(store, &scored, verdict.status).await?;
     info!(comment = %comment.id, post = %comment.post, verdict = verdict.status.as_str(), score = verdict.score, rules = ?verdict.hits.iter().map(|h| h.rule.as_str()).collect::<Vec<_>>(), moved, "comment verified");
     if moved && verdict.status == CommentStatus::Held {
         if let Err(e) = notify_moderator(deps, &scored).await {
