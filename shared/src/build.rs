@@ -541,10 +541,6 @@ impl Builder {
         Ok(())
     }
 
-    fn form_token(&self, form: &str, issued: time::OffsetDateTime) -> String {
-        self.signer.form_token(form, issued)
-    }
-
     /// Render everything from the content store.
     pub async fn full_build(&self) -> Result<BuildReport, BuildError> {
         let ctx = Arc::new(self.load_context().await?);
@@ -650,7 +646,10 @@ impl Builder {
                     .await?;
             let tokens: Vec<String> = fetched
                 .iter()
-                .map(|(k, _, _)| self.form_token(&format!("comment:{}", slug_of(k)), out.issued))
+                .map(|(k, _, _)| {
+                    self.signer
+                        .form_token(&format!("comment:{}", slug_of(k)), out.issued)
+                })
                 .collect();
             let (ctx2, photos2) = (ctx.clone(), photos.clone());
             let rendered = tokio::task::spawn_blocking(move || {
@@ -824,7 +823,7 @@ impl Builder {
             ),
             (
                 layout::site::SIGNUP.to_string(),
-                r.signup_page(&self.form_token("signup", issued), None)?
+                r.signup_page(&self.signer.form_token("signup", issued), None)?
                     .into_bytes(),
             ),
         ])
@@ -996,7 +995,9 @@ impl Builder {
             return Ok(BuildReport::default());
         };
         let comments = approved_comments(self.stores.records.as_ref(), slug).await?;
-        let token = self.form_token(&format!("comment:{slug}"), out.issued);
+        let token = self
+            .signer
+            .form_token(&format!("comment:{slug}"), out.issued);
         match render_post_source(ctx, photos, &key, Some(&bytes), &comments, &token) {
             Ok(RenderedPost { summary, pages }) => {
                 if summary.draft {
@@ -1275,6 +1276,8 @@ pub struct PagesCache(Arc<std::sync::Mutex<Kept>>);
 #[derive(Default)]
 struct Kept {
     config: Option<(std::time::Instant, SiteConfig)>,
+    /// Config, quotes and compiled theme, for the pages these functions render.
+    context: Option<(std::time::Instant, Arc<SiteContext>)>,
     /// Published posts only: a slug with no post is asked again each time.
     posts: HashMap<String, (std::time::Instant, Arc<Post>)>,
 }
@@ -1314,7 +1317,7 @@ impl Pages {
         token: &str,
         form: &crate::render::FormState,
     ) -> Result<String, BuildError> {
-        let ctx = SiteContext::load(self.content.as_ref()).await?;
+        let ctx = self.context().await?;
         let photos: PhotoIndex = read_state(self.state.as_ref(), layout::state::PHOTO_INDEX)
             .await?
             .unwrap_or_default();
@@ -1330,7 +1333,7 @@ impl Pages {
         token: &str,
         form: &crate::render::FormState,
     ) -> Result<String, BuildError> {
-        let ctx = SiteContext::load(self.content.as_ref()).await?;
+        let ctx = self.context().await?;
         Ok(ctx.api_renderer().signup_page(token, Some(form))?)
     }
 
@@ -1339,8 +1342,22 @@ impl Pages {
         path: &str,
         message: &crate::render::Message,
     ) -> Result<String, BuildError> {
-        let ctx = SiteContext::load(self.content.as_ref()).await?;
+        let ctx = self.context().await?;
         Ok(ctx.api_renderer().message_page(path, message)?)
+    }
+
+    /// Config, quotes and theme, kept for [`KEEP_FOR`]: reading them is several content
+    /// reads and compiling the templates.
+    async fn context(&self) -> Result<Arc<SiteContext>, BuildError> {
+        if let Some((at, ctx)) = &self.cache.0.lock().expect("pages cache").context {
+            if at.elapsed() < KEEP_FOR {
+                return Ok(ctx.clone());
+            }
+        }
+        let ctx = Arc::new(SiteContext::load(self.content.as_ref()).await?);
+        self.cache.0.lock().expect("pages cache").context =
+            Some((std::time::Instant::now(), ctx.clone()));
+        Ok(ctx)
     }
 
     /// The site configuration (for URLs in mails and redirects).

@@ -34,19 +34,10 @@ fn form_name(slug: &str) -> String {
     format!("comment:{slug}")
 }
 
-/// The slug from the route parameter, or from the path when running without API Gateway's
-/// parameter map.
-fn slug_of(req: &Request) -> Option<String> {
-    web::path_param(req, "slug").or_else(|| {
-        let path = req.uri().path();
-        let rest = path.strip_prefix("/posts/")?;
-        rest.strip_suffix("/comments").map(str::to_string)
-    })
-}
-
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let json_wanted = web::wants_json(&req);
-    let Some(slug) = slug_of(&req).filter(|s| shared::layout::is_valid_slug(s)) else {
+    let Some(slug) = web::path_param(&req, "slug").filter(|s| shared::layout::is_valid_slug(s))
+    else {
         return web::text(404, "no such post");
     };
     let form = match web::parse_form(&req) {
