@@ -703,3 +703,150 @@ async fn verification_moderation_and_publication_through_events() {
     );
     assert!(page.contains("2 comments"));
 }
+
+/// The verifier's rules through its stream handler: the site owner's blocklist (a file in the
+/// content bucket), a duplicate of a recent comment, a trusted returning author; and a
+/// moderator deleting an approved comment takes it off the page and the feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page() {
+    let w = world().await;
+    let ok = CaptchaStub::start(true).await;
+    let deps = w.submit_deps(&ok.url, 0);
+    let spam = w.spam_deps();
+    // Submit through the handler, then score what the stream would deliver.
+    let submit_and_score = |fields: Vec<(&'static str, &'static str)>| {
+        let (deps, spam, w) = (&deps, &spam, &w);
+        async move {
+            let before: Vec<Value> = w.comments().await.into_iter().map(Value::Object).collect();
+            let resp = comment_submit::handler::handle(
+                deps,
+                form_event(&w.token(), &fields, "198.51.100.40", ""),
+            )
+            .await;
+            assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+            let new: Vec<_> = w
+                .comments()
+                .await
+                .into_iter()
+                .filter(|i| !before.contains(&Value::Object(i.clone())))
+                .collect();
+            assert_eq!(new.len(), 1);
+            let change = shared::ports::ItemChange {
+                old: None,
+                new: Some(new[0].clone()),
+            };
+            let verdicts = spam_verify::handler::on_changes(spam, &[change])
+                .await
+                .unwrap();
+            let (id, status) = verdicts[0].clone();
+            let stored = shared::comments::get(w.records.as_ref(), POST, &id)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(stored.status, status, "the verdict is stored");
+            let rules: Vec<String> = stored.spam_rules.iter().map(|r| r.rule.clone()).collect();
+            (id, status, rules)
+        }
+    };
+
+    let (first, status, _) = submit_and_score(GOOD.to_vec()).await;
+    assert_eq!(status, CommentStatus::Approved);
+
+    // The site owner blocklists a word by uploading blocklist.txt.
+    w.pages
+        .content
+        .put(
+            shared::layout::content::BLOCKLIST,
+            b"# words we never want\ncasino\n".to_vec(),
+            &shared::layout::object_meta(shared::layout::content::BLOCKLIST),
+        )
+        .await
+        .unwrap();
+    let (_, status, rules) = submit_and_score(vec![
+        ("name", "Sam"),
+        ("email", "sam@example.net"),
+        (
+            "body",
+            "Our Casino night raised money for the school orchestra.",
+        ),
+    ])
+    .await;
+    assert_eq!(status, CommentStatus::Spam);
+    assert!(rules.contains(&"blocklisted-word".to_string()), "{rules:?}");
+
+    // The same text again, from someone else: a duplicate.
+    let (_, status, rules) =
+        submit_and_score(vec![("name", "Pat"), ("email", "pat@example.net"), GOOD[2]]).await;
+    assert_eq!(status, CommentStatus::Spam);
+    assert!(rules.contains(&"duplicate".to_string()), "{rules:?}");
+
+    // The approved author again, with two links: trusted, so approved.
+    let (_, status, rules) = submit_and_score(vec![
+        GOOD[0],
+        GOOD[1],
+        (
+            "body",
+            "Two reports worth reading: https://a.example/report and https://b.example/survey",
+        ),
+    ])
+    .await;
+    assert_eq!(status, CommentStatus::Approved, "{rules:?}");
+    assert!(rules.contains(&"trusted-author".to_string()), "{rules:?}");
+
+    render::handler::comments_changed(&w.builder, &[POST.to_string()], None)
+        .await
+        .unwrap();
+    let page_key = format!("posts/{POST}/index.html");
+    let feed_key = format!("posts/{POST}/comments.xml");
+    let text = |key: String| {
+        let site = w.site.clone();
+        async move { String::from_utf8(site.get(&key).await.unwrap().unwrap()).unwrap() }
+    };
+    let page = text(page_key.clone()).await;
+    assert!(page.contains("pigeon-holed") && page.contains("Two reports worth reading"));
+    assert!(!page.contains("Casino night"), "spam is not published");
+
+    // The moderator deletes the first comment through a signed link.
+    let comment = shared::comments::get(w.records.as_ref(), POST, &first)
+        .await
+        .unwrap()
+        .unwrap();
+    let token = shared::moderation::make_link(
+        &w.signer,
+        shared::moderation::Action::Delete,
+        &comment,
+        w.clock.now(),
+    );
+    let resp = moderate::handler::handle(
+        &w.moderate_deps(),
+        apigw_request("apigw-moderate-post.json", |e| {
+            set_body(e, &form_body(&[("token", &token)]))
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    assert!(shared::comments::get(w.records.as_ref(), POST, &first)
+        .await
+        .unwrap()
+        .is_none());
+    // The stream's re-render: that post's page and comment feed, nothing else.
+    let report = render::handler::comments_changed(&w.builder, &[POST.to_string()], None)
+        .await
+        .unwrap();
+    assert!(
+        report
+            .written
+            .iter()
+            .all(|k| *k == page_key || *k == feed_key),
+        "{:?}",
+        report.written
+    );
+    assert!(report.written.contains(&page_key) && report.written.contains(&feed_key));
+    let page = text(page_key).await;
+    assert!(
+        !page.contains("pigeon-holed"),
+        "the deleted comment is gone"
+    );
+    assert!(page.contains("Two reports worth reading") && page.contains("1 comment"));
+    assert!(!text(feed_key).await.contains("pigeon-holed"));
+}

@@ -759,3 +759,35 @@ async fn extra_invocations(
     }
     out
 }
+
+/// hCaptcha's published test secret (the local server's mode) cannot switch on in a Lambda:
+/// a form function configured with it stops at start-up, before it polls for an event, and
+/// says why.
+#[test]
+fn form_functions_refuse_hcaptchas_test_secret_at_start_up() {
+    for name in ["comment-submit", "signup"] {
+        let out = Command::new(binary(name))
+            .env_clear()
+            // Nothing listens here: the function must stop before it would poll.
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+            .env("AWS_REGION", REGION)
+            .env("TABLE_NAME", TABLE)
+            .env("CONTENT_BUCKET", CONTENT)
+            .env("SIGNING_KEY", SIGNING_KEY)
+            .env("SES_SENDER_ADDRESS", FROM)
+            .env("HCAPTCHA_SECRET", shared::adapters::captcha::TEST_SECRET)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{name} started: {said}");
+        assert!(
+            said.contains("HCAPTCHA_SECRET") && said.contains("only for local runs"),
+            "{name}: {said}"
+        );
+    }
+}

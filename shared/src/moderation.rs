@@ -131,7 +131,11 @@ pub async fn use_link(
         Err(e) => {
             // If this fails too, the link stays used; the command line still acts.
             let _ = store
-                .delete(&format!("MODLINK#{}", link.nonce), "USED", Condition::Always)
+                .delete(
+                    &format!("MODLINK#{}", link.nonce),
+                    "USED",
+                    Condition::Always,
+                )
                 .await;
             Err(e)
         }
