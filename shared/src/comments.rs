@@ -2,8 +2,6 @@
 //! moves a comment makes afterwards (verified, approved, marked spam, deleted). Written
 //! once over the records store port.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
@@ -12,16 +10,12 @@ use crate::forms::Signer;
 use crate::markdown::{comment_to_html, is_safe_url};
 use crate::ports::{Condition, ItemStore, StoreError};
 use crate::records::{comment_sk, post_pk, Comment, CommentKind, CommentStatus};
-use crate::supporters::normalise_email;
+use crate::supporters::{email_hash, is_plausible_email, normalise_email};
 use crate::web::FormData;
 
-pub const MAX_NAME: usize = 100;
-pub const MAX_EMAIL: usize = 254;
+pub use crate::supporters::{FieldErrors, MAX_EMAIL, MAX_NAME};
 pub const MAX_WEBSITE: usize = 300;
 pub const MAX_BODY: usize = 5000;
-
-/// Field name → what is wrong with it.
-pub type FieldErrors = BTreeMap<String, String>;
 
 /// A submission that passed validation.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,26 +25,6 @@ pub struct CommentInput {
     pub website: Option<String>,
     pub body: String,
     pub parent: Option<String>,
-}
-
-/// A plausible address: one `@`, a local part, a dotted domain, no spaces or controls.
-/// (Deliverability is not checked: comment addresses are never mailed.)
-pub fn is_valid_email(email: &str) -> bool {
-    let Some((local, domain)) = email.rsplit_once('@') else {
-        return false;
-    };
-    !local.is_empty()
-        && local.len() <= 64
-        && !local.contains('@')
-        && domain.contains('.')
-        && !domain.starts_with('.')
-        && !domain.ends_with('.')
-        && domain
-            .split('.')
-            .all(|l| !l.is_empty() && l.chars().all(|c| c.is_alphanumeric() || c == '-'))
-        && !email
-            .chars()
-            .any(|c| c.is_whitespace() || c.is_control() || c == '<' || c == '>' || c == '"')
 }
 
 /// Check every field; refuse, never truncate.
@@ -84,7 +58,7 @@ pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
             "email".into(),
             format!("The e-mail address is longer than {MAX_EMAIL} characters."),
         );
-    } else if !is_valid_email(email) {
+    } else if !is_plausible_email(email) {
         errors.insert(
             "email".into(),
             "That does not look like an e-mail address.".into(),
@@ -170,7 +144,7 @@ pub fn new_pending(
         status: CommentStatus::Pending,
         kind: CommentKind::Comment,
         created: rfc3339(now),
-        email_hash: Some(signer.keyed_hash("email", &normalise_email(&input.email))),
+        email_hash: Some(email_hash(signer, &normalise_email(&input.email))),
         ip_hash: Some(ip_hash),
         spam_rules: Vec::new(),
     }
@@ -373,12 +347,12 @@ mod tests {
     #[test]
     fn emails() {
         for good in ["a@b.co", "first.last+tag@sub.example.org"] {
-            assert!(is_valid_email(good), "{good}");
+            assert!(is_plausible_email(good), "{good}");
         }
         for bad in [
             "", "a", "a@b", "a@.b", "a b@c.d", "<a@b.c>", "a@b..c", "a@b.c\n",
         ] {
-            assert!(!is_valid_email(bad), "{bad:?}");
+            assert!(!is_plausible_email(bad), "{bad:?}");
         }
     }
 

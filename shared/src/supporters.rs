@@ -183,6 +183,14 @@ fn valid_domain(domain: &str) -> bool {
             .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
 }
 
+/// A plausible address: one `@`, a valid local part, a dotted domain of valid labels.
+/// (Deliverability is not checked here.) Used by sign-ups and comments alike.
+pub fn is_plausible_email(email: &str) -> bool {
+    email
+        .split_once('@')
+        .is_some_and(|(local, domain)| valid_local_part(local) && valid_domain(domain))
+}
+
 /// A normalised address, or the message to show beside the field.
 pub fn validate_email(raw: &str) -> Result<String, String> {
     let email = normalise_email(raw);
@@ -194,10 +202,7 @@ pub fn validate_email(raw: &str) -> Result<String, String> {
             "That email address is too long (at most {MAX_EMAIL} characters)."
         ));
     }
-    let valid = email
-        .split_once('@')
-        .is_some_and(|(local, domain)| valid_local_part(local) && valid_domain(domain));
-    if valid {
+    if is_plausible_email(&email) {
         Ok(email)
     } else {
         Err("Please enter an email address like name@example.org.".into())
