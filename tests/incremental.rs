@@ -7,14 +7,14 @@ use std::path::Path;
 use std::sync::Arc;
 
 use integration_tests::{copy_dir, sample_content};
+use shared::adapters::fjall_items::FjallItemStore;
 use shared::adapters::fs_blob::FsBlobStore;
-use shared::adapters::redb_items::RedbItemStore;
 use shared::build::{Builder, ContentEvent, Stores};
 use shared::forms::Signer;
 use shared::ports::FixedClock;
 use time::macros::datetime;
 
-fn builder(content: &Path, work: &Path, records: Arc<RedbItemStore>) -> Builder {
+fn builder(content: &Path, work: &Path, records: Arc<FjallItemStore>) -> Builder {
     Builder::new(
         Stores {
             content: Arc::new(FsBlobStore::new(content)),
@@ -81,7 +81,7 @@ async fn step(
     content: &Path,
     incremental: &Builder,
     site_dir: &Path,
-    records: &Arc<RedbItemStore>,
+    records: &Arc<FjallItemStore>,
     keys: &[&str],
     change: impl FnOnce(),
 ) {
@@ -126,7 +126,7 @@ async fn every_change_leaves_the_site_a_full_build_would_make() {
         .replace("posts_per_page = 5", "posts_per_page = 2")
         .replace("feed_entries = 20", "feed_entries = 3");
     std::fs::write(content.join("site.toml"), config).unwrap();
-    let records = Arc::new(RedbItemStore::open(&tmp.path().join("records.redb")).unwrap());
+    let records = Arc::new(FjallItemStore::open(&tmp.path().join("records")).unwrap());
     let work = tmp.path().join("incremental");
     let site_dir = work.join("site");
     let site = builder(&content, &work, records.clone());

@@ -1,5 +1,5 @@
 //! The local twin of the AWS deployment: the same builder and handlers, with embedded
-//! adapters (directories, redb) plugged into the ports.
+//! adapters (directories, fjall) plugged into the ports.
 
 pub mod api;
 pub mod comments_cmd;

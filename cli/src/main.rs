@@ -145,6 +145,7 @@ async fn serve(
     addr: SocketAddr,
     rate_limit: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    site::local::without_transparent_huge_pages();
     let site = LocalSite::open_with(
         &content,
         &data,

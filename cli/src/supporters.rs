@@ -42,7 +42,7 @@ pub fn parse_filter(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use shared::adapters::RedbItemStore;
+    use shared::adapters::FjallItemStore;
     use shared::forms::Signer;
     use shared::ports::{Clock, SystemClock};
     use shared::supporters::{confirm, register, validate, Registration, SignupFields};
@@ -68,7 +68,7 @@ mod tests {
     #[tokio::test]
     async fn exports_confirmed_supporters_from_the_local_store() {
         let dir = tempfile::tempdir().unwrap();
-        let store = RedbItemStore::open(&dir.path().join("records.redb")).unwrap();
+        let store = FjallItemStore::open(&dir.path().join("records")).unwrap();
         let signer = Signer::new(&[5u8; 32]).unwrap();
         let now = SystemClock.now();
         let people = [

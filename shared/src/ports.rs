@@ -109,7 +109,7 @@ pub enum Condition {
 /// The one secondary index of the single table.
 pub const GSI1: &str = "gsi1";
 
-/// Records: the DynamoDB single table on AWS, an embedded redb database locally.
+/// Records: the DynamoDB single table on AWS, an embedded fjall database locally.
 /// A deliberately small, DynamoDB-shaped surface, so that the domain repositories in
 /// [`crate::records`] are written once for both.
 #[async_trait]

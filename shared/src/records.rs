@@ -1,5 +1,5 @@
 //! Domain repositories on the records store ([`ItemStore`]): written once, used with
-//! DynamoDB on AWS and redb locally. The single-table design is documented in
+//! DynamoDB on AWS and a fjall database locally. The single-table design is documented in
 //! `docs/architecture.md`.
 
 use serde::{Deserialize, Serialize};

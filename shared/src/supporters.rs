@@ -3,7 +3,7 @@
 //!
 //! The rules live here as pure functions (validation, the decision a sign-up leads to, the
 //! records' shapes, the mails, CSV); the repository functions at the end apply them to the
-//! records store through [`ItemStore`], so DynamoDB and the local redb store behave alike.
+//! records store through [`ItemStore`], so DynamoDB and the local fjall store behave alike.
 //!
 //! # Records (single table)
 //!

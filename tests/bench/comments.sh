@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Comment submission benchmark: the local server (the same handler as the Lambda, redb
+# Comment submission benchmark: the local server (the same handler as the Lambda, fjall
 # storage with group commit, spam verification running behind it) against Isso 0.14 under
 # gunicorn, the same load (wrk, 16 connections, JSON POSTs), interleaved: ours, Isso, ours.
 # Prints both figures and the ratio, and checks that every accepted comment was stored.

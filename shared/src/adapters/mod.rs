@@ -1,14 +1,14 @@
 //! Adapters: the ports implemented for AWS (S3, DynamoDB, SES, hCaptcha) and for local,
-//! embedded runs (a directory, a redb database, an outbox folder, hCaptcha's test keys).
+//! embedded runs (a directory, a fjall database, an outbox folder, hCaptcha's test keys).
 
 pub mod aws;
 pub mod captcha;
+pub mod fjall_items;
 pub mod fs_blob;
 pub mod mail;
-pub mod redb_items;
 
+pub use fjall_items::{FjallItemStore, ItemChange};
 pub use fs_blob::FsBlobStore;
-pub use redb_items::{ItemChange, RedbItemStore};
 
 use md5::{Digest, Md5};
 
