@@ -123,7 +123,7 @@ async fn comment_is_posted_moderated_through_the_mailed_link_and_published() {
         .unwrap();
     let addr = server.local_addr();
     tokio::spawn(server.run());
-    site.start_stream_processing();
+    site.start_stream_processing().unwrap();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

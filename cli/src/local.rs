@@ -8,7 +8,7 @@ use std::sync::Arc;
 use rand::RngCore;
 use shared::adapters::captcha::TestKeyVerifier;
 use shared::adapters::mail::OutboxMailer;
-use shared::adapters::{FjallItemStore, FsBlobStore};
+use shared::adapters::{FjallItemStore, FsBlobStore, ItemChange};
 use shared::build::{Builder, Pages, Stores};
 use shared::forms::Signer;
 use shared::guard::Guard;
@@ -160,16 +160,31 @@ impl LocalSite {
 
     /// The local twin of the DynamoDB stream triggers: every committed change goes to the
     /// spam verifier and, for published comments, to the renderer. Runs until the store closes.
-    pub fn start_stream_processing(&self) -> tokio::task::JoinHandle<()> {
+    ///
+    /// On AWS these are other functions on other machines; here they share the CPU with the
+    /// server. So they run on a thread of their own at a lower priority (nice 10): a burst
+    /// of comments, or a page being re-rendered, does not hold up visitors' requests, and
+    /// the verifier catches up as soon as the server has a moment.
+    pub fn start_stream_processing(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
         let site = self.clone();
-        let mut rx = self.records.subscribe();
-        tokio::spawn(async move {
-            // Set when the feed overflowed (changes were missed): caught up when it is quiet.
-            let mut behind = false;
-            loop {
-                let first = match tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv())
-                    .await
-                {
+        let rx = self.records.subscribe();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("stream".into())
+            .spawn(move || {
+                lower_this_threads_priority();
+                runtime.block_on(site.process_stream(rx))
+            })
+    }
+
+    async fn process_stream(self, mut rx: tokio::sync::broadcast::Receiver<ItemChange>) {
+        // Set when the feed overflowed (changes were missed): caught up when it is quiet.
+        let mut behind = false;
+        loop {
+            let first =
+                match tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()).await {
                     Ok(Ok(c)) => c,
                     Ok(Err(RecvError::Closed)) => return,
                     Ok(Err(RecvError::Lagged(n))) => {
@@ -182,33 +197,32 @@ impl LocalSite {
                     }
                     Err(_) => {
                         if behind {
-                            behind = site.catch_up().await;
+                            behind = self.catch_up().await;
                         }
                         continue;
                     }
                 };
-                let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
-                }
-                if let Err(e) = spam_verify::handler::on_changes(&site.spam, &batch).await {
-                    tracing::error!(error = %e, "spam verification failed");
-                }
-                let posts: Vec<String> = shared::records::posts_with_changed_comments(&batch)
-                    .into_iter()
-                    .collect();
-                if !posts.is_empty() {
-                    match render::handler::comments_changed(&site.builder, &posts, None).await {
-                        Ok(r) => {
-                            tracing::info!(posts = ?posts, written = r.written.len(), "comments published")
-                        }
-                        Err(e) => {
-                            tracing::error!(error = %e, "re-render after comment change failed")
-                        }
+            let mut batch = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                batch.push(more);
+            }
+            if let Err(e) = spam_verify::handler::on_changes(&self.spam, &batch).await {
+                tracing::error!(error = %e, "spam verification failed");
+            }
+            let posts: Vec<String> = shared::records::posts_with_changed_comments(&batch)
+                .into_iter()
+                .collect();
+            if !posts.is_empty() {
+                match render::handler::comments_changed(&self.builder, &posts, None).await {
+                    Ok(r) => {
+                        tracing::info!(posts = ?posts, written = r.written.len(), "comments published")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "re-render after comment change failed")
                     }
                 }
             }
-        })
+        }
     }
 
     /// After missed changes: verify the oldest pending comments, a batch at a time, as a
@@ -233,6 +247,16 @@ impl LocalSite {
             }
         }
         more
+    }
+}
+
+/// Background work yields to requests: nice 10 for the calling thread (and the threads it
+/// starts). Linux keeps a nice value per thread.
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain integers; `who = 0` is the calling thread.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 

@@ -164,7 +164,7 @@ async fn serve(
         data.display()
     );
     let _watcher = site::watch::watch(site.clone())?;
-    site.start_stream_processing();
+    site.start_stream_processing()?;
     println!(
         "Comments: hCaptcha test keys; mail to {} lands in {}",
         site::local::LOCAL_MODERATOR,
