@@ -635,8 +635,9 @@ async fn verification_moderation_and_publication_through_events() {
             set_body(e, &form_body(&[("token", &t)]))
         })
     };
-    let resp =
-        moderate::handler::handle(&mdeps, post(format!("{}x", &token[..token.len() - 1]))).await;
+    let last = if token.ends_with('x') { "y" } else { "x" };
+    let tampered = format!("{}{last}", &token[..token.len() - 1]);
+    let resp = moderate::handler::handle(&mdeps, post(tampered)).await;
     assert_eq!(resp.status(), 400);
     // POST approves; the stream then publishes it.
     let resp = moderate::handler::handle(&mdeps, post(token.clone())).await;
@@ -849,4 +850,217 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
     );
     assert!(page.contains("Two reports worth reading") && page.contains("1 comment"));
     assert!(!text(feed_key).await.contains("pigeon-holed"));
+}
+
+/// Everything the functions log during a test on this thread, as the functions' own
+/// subscriber would write it (every target at `info`, ours at `debug`).
+struct LogCapture {
+    buf: Arc<std::sync::Mutex<Vec<u8>>>,
+    _guard: tracing::subscriber::DefaultGuard,
+}
+
+impl LogCapture {
+    fn install() -> Self {
+        let buf = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,shared=debug,comment_submit=debug,spam_verify=debug,moderate=debug,render=debug",
+            ))
+            .with_writer(move || LogSink(sink.clone()))
+            .finish();
+        Self {
+            buf,
+            _guard: tracing::subscriber::set_default(subscriber),
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf.lock().unwrap()).into_owned()
+    }
+}
+
+struct LogSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A reader replies to an approved comment (the form's `parent`, which the page's "Reply"
+/// link fills in) and the reply is threaded under it; a reply to a comment that is not
+/// published is refused beside the field; the site owner re-scores a comment on demand
+/// (the function's `{"rescore": id}` invocation) after changing the blocklist, and it leaves
+/// the page. Nothing logged along the way carries an e-mail address or the client's IP.
+#[tokio::test(flavor = "current_thread")]
+async fn replies_thread_rescoring_on_demand_and_logs_without_addresses() {
+    let logs = LogCapture::install();
+    let w = world().await;
+    let ok = CaptchaStub::start(true).await;
+    let deps = w.submit_deps(&ok.url, 0);
+    let spam = w.spam_deps();
+    const IP: &str = "198.51.100.77";
+    const FORWARDED: &str = "203.0.113.9";
+    let submit = |fields: Vec<(&'static str, String)>| {
+        let (deps, w) = (&deps, &w);
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            comment_submit::handler::handle(deps, form_event(&w.token(), &fields, IP, FORWARDED))
+                .await
+        }
+    };
+    // Store, then score what the stream would deliver; the new comment's id.
+    let submit_and_score = |fields: Vec<(&'static str, String)>| {
+        let (spam, w, submit) = (&spam, &w, &submit);
+        async move {
+            let before = w.comments().await;
+            let resp = submit(fields).await;
+            assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+            let new: Vec<_> = w
+                .comments()
+                .await
+                .into_iter()
+                .filter(|i| !before.contains(i))
+                .collect();
+            assert_eq!(new.len(), 1);
+            let change = shared::ports::ItemChange {
+                old: None,
+                new: Some(new[0].clone()),
+            };
+            let verdicts = spam_verify::handler::on_changes(spam, &[change])
+                .await
+                .unwrap();
+            assert_eq!(verdicts[0].1, CommentStatus::Approved);
+            verdicts[0].0.clone()
+        }
+    };
+    let owned = |f: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
+        f.iter().map(|(k, v)| (*k, v.to_string())).collect()
+    };
+
+    let parent = submit_and_score(owned(GOOD)).await;
+    let reply = submit_and_score(vec![
+        ("name", "Robin Ashe".into()),
+        ("email", "robin.ashe@example.net".into()),
+        (
+            "body",
+            "Agreed, and the school play taught me more than any test.".into(),
+        ),
+        ("parent", parent.clone()),
+    ])
+    .await;
+
+    // A reply to a comment that is not on the page: refused beside the field, text kept.
+    let before = w.comments().await.len();
+    let resp = submit(vec![
+        ("name", "Robin Ashe".into()),
+        ("email", "robin.ashe@example.net".into()),
+        ("body", "Replying to something that is not there.".into()),
+        ("parent", "abcdef0123456789abcd".into()),
+    ])
+    .await;
+    assert_eq!(resp.status(), 422);
+    let page = body_text(&resp);
+    assert!(page.contains("The comment you are replying to does not exist."));
+    assert!(page.contains("Replying to something that is not there."));
+    assert!(page.contains("it will be posted as a new comment"));
+    assert!(
+        page.contains("name=\"parent\" id=\"comment-parent\" value=\"\""),
+        "sent again, it is a new comment"
+    );
+    assert!(page.contains("id=\"replying-to\" hidden"));
+    assert_eq!(w.comments().await.len(), before, "nothing stored");
+
+    render::handler::comments_changed(&w.builder, &[POST.to_string()], None)
+        .await
+        .unwrap();
+    let page_key = format!("posts/{POST}/index.html");
+    let page = String::from_utf8(w.site.get(&page_key).await.unwrap().unwrap()).unwrap();
+    let at = |needle: &str| {
+        page.find(needle)
+            .unwrap_or_else(|| panic!("{needle} not on the page"))
+    };
+    let (p, replies, r) = (
+        at(&format!("id=\"comment-{parent}\"")),
+        at("<ol class=\"replies\">"),
+        at(&format!("id=\"comment-{reply}\"")),
+    );
+    assert!(
+        p < replies && replies < r,
+        "the reply is threaded under its parent"
+    );
+    assert!(
+        page.contains(&format!("data-reply-to=\"{parent}\"")),
+        "each comment has a Reply link"
+    );
+    assert!(page.contains("2 comments"));
+
+    // The owner blocklists a word the published reply uses and has it scored again.
+    w.pages
+        .content
+        .put(
+            shared::layout::content::BLOCKLIST,
+            b"school play\n".to_vec(),
+            &shared::layout::object_meta(shared::layout::content::BLOCKLIST),
+        )
+        .await
+        .unwrap();
+    let answer =
+        spam_verify::handler::on_invocation(&spam, serde_json::json!({ "rescore": reply }))
+            .await
+            .unwrap();
+    assert_eq!(answer["id"], reply.as_str());
+    assert_ne!(answer["status"], "approved", "{answer}");
+    let stored = shared::comments::get(w.records.as_ref(), POST, &reply)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status.as_str(), answer["status"].as_str().unwrap());
+    assert!(
+        stored
+            .spam_rules
+            .iter()
+            .any(|h| h.rule == "blocklisted-word"),
+        "{:?}",
+        stored.spam_rules
+    );
+    assert!(
+        !stored.spam_rules.iter().any(|h| h.rule == "trusted-author"),
+        "its own approval does not make its author trusted"
+    );
+    let err = spam_verify::handler::on_invocation(
+        &spam,
+        serde_json::json!({ "rescore": "nosuchcomment" }),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("nosuchcomment"), "{err}");
+    let err = spam_verify::handler::on_invocation(&spam, serde_json::json!({ "hello": 1 }))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("rescore"), "{err}");
+
+    render::handler::comments_changed(&w.builder, &[POST.to_string()], None)
+        .await
+        .unwrap();
+    let page = String::from_utf8(w.site.get(&page_key).await.unwrap().unwrap()).unwrap();
+    assert!(
+        !page.contains("school play taught me"),
+        "re-scored off the page"
+    );
+    assert!(page.contains("pigeon-holed") && page.contains("1 comment"));
+
+    let logged = logs.text();
+    assert!(
+        logged.contains("comment stored as pending"),
+        "the capture works: {logged}"
+    );
+    for secret in ["@example.net", "lindsay", "robin.ashe", IP, FORWARDED] {
+        assert!(!logged.contains(secret), "{secret} in the logs:\n{logged}");
+    }
 }

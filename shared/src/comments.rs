@@ -241,13 +241,19 @@ pub async fn delete(store: &dyn ItemStore, comment: &Comment) -> Result<bool, St
         .is_some())
 }
 
-/// Has this author (keyed e-mail hash) had a comment approved before?
-pub async fn is_trusted(store: &dyn ItemStore, email_hash: &str) -> Result<bool, StoreError> {
-    Ok(store
+/// Has this comment's author (keyed e-mail hash) had another comment approved? (When the
+/// comment itself is approved, as when it is scored again, it does not count.)
+pub async fn is_trusted(store: &dyn ItemStore, comment: &Comment) -> Result<bool, StoreError> {
+    let Some(email_hash) = &comment.email_hash else {
+        return Ok(false);
+    };
+    let approved = store
         .get(&format!("AUTHOR#{email_hash}"), "APPROVED")
         .await?
         .and_then(|i| i.get("count").and_then(Value::as_i64))
-        .is_some_and(|n| n > 0))
+        .unwrap_or(0);
+    let itself = i64::from(comment.status == CommentStatus::Approved);
+    Ok(approved - itself > 0)
 }
 
 /// How long a comment's text counts as "recent" for the duplicate rule.

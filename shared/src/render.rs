@@ -614,6 +614,9 @@ impl Renderer<'_> {
     }
 }
 
+/// How deep replies nest on the page; replies below that level are listed flat.
+const MAX_THREAD_DEPTH: usize = 8;
+
 /// Replies under their parent; a reply whose parent is not shown goes to the top level.
 fn thread(comments: &[Comment]) -> Vec<CommentCtx> {
     let ids: std::collections::HashSet<&str> = comments.iter().map(|c| c.id.as_str()).collect();
@@ -629,14 +632,35 @@ fn thread(comments: &[Comment]) -> Vec<CommentCtx> {
             None => roots.push(c),
         }
     }
+    /// Every reply below `id`, oldest first.
+    fn descendants<'c>(
+        id: &str,
+        children: &HashMap<&str, Vec<&'c Comment>>,
+        out: &mut Vec<&'c Comment>,
+    ) {
+        for k in children.get(id).into_iter().flatten() {
+            out.push(k);
+            descendants(&k.id, children, out);
+        }
+    }
     fn build(c: &Comment, children: &HashMap<&str, Vec<&Comment>>, depth: usize) -> CommentCtx {
-        let kids = if depth < 8 {
+        let kids = if depth + 2 < MAX_THREAD_DEPTH {
             children
                 .get(c.id.as_str())
                 .map(|v| v.iter().map(|k| build(k, children, depth + 1)).collect())
                 .unwrap_or_default()
         } else {
-            Vec::new()
+            // At the deepest level a conversation goes on in one flat list, not off the page.
+            let mut all = Vec::new();
+            descendants(&c.id, children, &mut all);
+            all.sort_by(|a, b| a.created.cmp(&b.created));
+            all.into_iter()
+                .map(|k| {
+                    let mut leaf = build(k, &HashMap::new(), depth + 1);
+                    leaf.children.clear();
+                    leaf
+                })
+                .collect()
         };
         CommentCtx {
             id: c.id.clone(),
@@ -950,5 +974,37 @@ mod tests {
         assert_eq!(t[0].children.len(), 1);
         assert_eq!(t[0].children[0].author, "Replier");
         assert!(t[0].website.is_none(), "javascript: website dropped");
+    }
+
+    #[test]
+    fn a_long_conversation_stays_on_the_page_below_the_deepest_level() {
+        // c0 <- c1 <- ... <- c11, each replying to the one before.
+        let chain: Vec<Comment> = (0..12)
+            .map(|i| {
+                let mut c = evil_comment();
+                c.id = format!("c{i}");
+                c.created = format!("2026-01-01T00:00:{i:02}Z");
+                c.parent = (i > 0).then(|| format!("c{}", i - 1));
+                c
+            })
+            .collect();
+        let t = thread(&chain);
+        fn walk(c: &CommentCtx, depth: usize, seen: &mut Vec<(String, usize)>) {
+            seen.push((c.id.clone(), depth));
+            for k in &c.children {
+                walk(k, depth + 1, seen);
+            }
+        }
+        let mut seen = Vec::new();
+        for c in &t {
+            walk(c, 1, &mut seen);
+        }
+        assert_eq!(seen.len(), 12, "every reply is shown: {seen:?}");
+        assert!(seen.iter().all(|(_, d)| *d <= MAX_THREAD_DEPTH));
+        let flat: Vec<&str> = seen[MAX_THREAD_DEPTH - 1..]
+            .iter()
+            .map(|(id, _)| id.as_str())
+            .collect();
+        assert_eq!(flat, ["c7", "c8", "c9", "c10", "c11"], "oldest first");
     }
 }

@@ -175,10 +175,13 @@ async fn reshow(
             )
         }
     };
+    // A reply to a comment that is not there is sent again as a new comment.
+    let parent_refused = errors.contains_key("parent");
     let state = FormState {
         errors: errors.into_iter().collect(),
         values: KEPT_FIELDS
             .iter()
+            .filter(|k| !(parent_refused && **k == "parent"))
             .map(|k| (k.to_string(), form.get(k).to_string()))
             .collect(),
         notice: notice

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use serde_json::Value;
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use serde_json::{json, Value};
+use shared::adapters::aws::changes_from_stream;
 use shared::build::Pages;
 use shared::comments;
 use shared::forms::Signer;
@@ -34,6 +36,22 @@ pub enum VerifyError {
     Store(#[from] StoreError),
     #[error("comment {0} not found")]
     NotFound(String),
+    #[error("the invocation is neither a DynamoDB stream batch nor {{\"rescore\": \"<comment id>\"}}: {0}")]
+    BadInvocation(String),
+}
+
+/// One invocation of the function: a DynamoDB stream batch, or a request to score one
+/// comment again (`{"rescore": "<comment id>"}`, e.g. after the blocklist changed:
+/// `aws lambda invoke --payload '{"rescore": "…"}'`). Answers with what was done.
+pub async fn on_invocation(deps: &Deps, payload: Value) -> Result<Value, VerifyError> {
+    if let Some(id) = payload.get("rescore").and_then(Value::as_str) {
+        let status = rescore(deps, id).await?;
+        return Ok(json!({ "id": id, "status": status.as_str() }));
+    }
+    let stream: StreamEvent =
+        serde_json::from_value(payload).map_err(|e| VerifyError::BadInvocation(e.to_string()))?;
+    let verdicts = on_changes(deps, &changes_from_stream(&stream)?).await?;
+    Ok(json!({ "verified": verdicts.len() }))
 }
 
 /// Comments that have just become pending in these changes.
@@ -109,12 +127,7 @@ async fn verify_one(
     let store = deps.records.as_ref();
     let (duplicate, trusted_author) = tokio::try_join!(
         comments::is_duplicate(store, &deps.signer, &comment, deps.clock.now()),
-        async {
-            match &comment.email_hash {
-                Some(h) => comments::is_trusted(store, h).await,
-                None => Ok(false),
-            }
-        }
+        comments::is_trusted(store, &comment),
     )?;
     let verdict = spam::verify(
         &Submission {

@@ -3,17 +3,16 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_runtime::{service_fn, Error, LambdaEvent};
-use serde_json::{json, Value};
+use serde_json::Value;
 use shared::adapters::aws::{
-    changes_from_stream, dynamodb_client, lambda_sdk_config, s3_client, ses_client,
-    DynamoItemStore, LazyClient, S3BlobStore,
+    dynamodb_client, lambda_sdk_config, s3_client, ses_client, DynamoItemStore, LazyClient,
+    S3BlobStore,
 };
 use shared::adapters::mail::SesMailer;
 use shared::build::Pages;
 use shared::ports::SystemClock;
-use spam_verify::handler::{on_changes, rescore, Deps};
+use spam_verify::handler::{on_invocation, Deps};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -51,15 +50,7 @@ async fn main() -> Result<(), Error> {
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
-        async move {
-            if let Some(id) = event.payload.get("rescore").and_then(Value::as_str) {
-                let status = rescore(&deps, id).await?;
-                return Ok::<_, Error>(json!({ "id": id, "status": status.as_str() }));
-            }
-            let stream: StreamEvent = serde_json::from_value(event.payload)?;
-            let verdicts = on_changes(&deps, &changes_from_stream(&stream)?).await?;
-            Ok(json!({ "verified": verdicts.len() }))
-        }
+        async move { Ok::<_, Error>(on_invocation(&deps, event.payload).await?) }
     }))
     .await
 }
