@@ -147,6 +147,29 @@ impl World {
     }
 
     /// Mails SES (in moto) has sent.
+    /// The one comment stored since `before`, scored as the stream would deliver it.
+    async fn score_the_new_comment(
+        &self,
+        spam: &spam_verify::handler::Deps,
+        before: &[shared::ports::Item],
+    ) -> (String, CommentStatus) {
+        let new: Vec<_> = self
+            .comments()
+            .await
+            .into_iter()
+            .filter(|i| !before.contains(i))
+            .collect();
+        assert_eq!(new.len(), 1);
+        let change = shared::ports::ItemChange {
+            old: None,
+            new: Some(new[0].clone()),
+        };
+        let verdicts = spam_verify::handler::on_changes(spam, &[change])
+            .await
+            .unwrap();
+        verdicts[0].clone()
+    }
+
     async fn sent_mail(&self) -> Vec<ReadMail> {
         let body = reqwest::get(format!("{}/moto-api/data.json", self.moto_endpoint))
             .await
@@ -718,28 +741,14 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
     let submit_and_score = |fields: Vec<(&'static str, &'static str)>| {
         let (deps, spam, w) = (&deps, &spam, &w);
         async move {
-            let before: Vec<Value> = w.comments().await.into_iter().map(Value::Object).collect();
+            let before = w.comments().await;
             let resp = comment_submit::handler::handle(
                 deps,
                 form_event(&w.token(), &fields, "198.51.100.40", ""),
             )
             .await;
             assert_eq!(resp.status(), 303, "{}", body_text(&resp));
-            let new: Vec<_> = w
-                .comments()
-                .await
-                .into_iter()
-                .filter(|i| !before.contains(&Value::Object(i.clone())))
-                .collect();
-            assert_eq!(new.len(), 1);
-            let change = shared::ports::ItemChange {
-                old: None,
-                new: Some(new[0].clone()),
-            };
-            let verdicts = spam_verify::handler::on_changes(spam, &[change])
-                .await
-                .unwrap();
-            let (id, status) = verdicts[0].clone();
+            let (id, status) = w.score_the_new_comment(spam, &before).await;
             let stored = shared::comments::get(w.records.as_ref(), POST, &id)
                 .await
                 .unwrap()
@@ -852,11 +861,12 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
     assert!(!text(feed_key).await.contains("pigeon-holed"));
 }
 
-/// Everything the functions log during a test on this thread, as the functions' own
-/// subscriber would write it (every target at `info`, ours at `debug`).
+/// Everything the functions log from now on, in this test binary (so other tests' logs too),
+/// as the functions' own subscriber would write it (every target at `info`, ours at
+/// `debug`). A global subscriber: a thread-scoped one misses events whose call sites another
+/// test's thread registered first.
 struct LogCapture {
     buf: Arc<std::sync::Mutex<Vec<u8>>>,
-    _guard: tracing::subscriber::DefaultGuard,
 }
 
 impl LogCapture {
@@ -867,12 +877,12 @@ impl LogCapture {
             .with_env_filter(tracing_subscriber::EnvFilter::new(
                 "info,shared=debug,comment_submit=debug,spam_verify=debug,moderate=debug,render=debug",
             ))
+            .with_ansi(false)
             .with_writer(move || LogSink(sink.clone()))
             .finish();
-        Self {
-            buf,
-            _guard: tracing::subscriber::set_default(subscriber),
-        }
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("only this test installs a subscriber");
+        Self { buf }
     }
 
     fn text(&self) -> String {
@@ -897,7 +907,7 @@ impl std::io::Write for LogSink {
 /// published is refused beside the field; the site owner re-scores a comment on demand
 /// (the function's `{"rescore": id}` invocation) after changing the blocklist, and it leaves
 /// the page. Nothing logged along the way carries an e-mail address or the client's IP.
-#[tokio::test(flavor = "current_thread")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replies_thread_rescoring_on_demand_and_logs_without_addresses() {
     let logs = LogCapture::install();
     let w = world().await;
@@ -921,22 +931,9 @@ async fn replies_thread_rescoring_on_demand_and_logs_without_addresses() {
             let before = w.comments().await;
             let resp = submit(fields).await;
             assert_eq!(resp.status(), 303, "{}", body_text(&resp));
-            let new: Vec<_> = w
-                .comments()
-                .await
-                .into_iter()
-                .filter(|i| !before.contains(i))
-                .collect();
-            assert_eq!(new.len(), 1);
-            let change = shared::ports::ItemChange {
-                old: None,
-                new: Some(new[0].clone()),
-            };
-            let verdicts = spam_verify::handler::on_changes(spam, &[change])
-                .await
-                .unwrap();
-            assert_eq!(verdicts[0].1, CommentStatus::Approved);
-            verdicts[0].0.clone()
+            let (id, status) = w.score_the_new_comment(spam, &before).await;
+            assert_eq!(status, CommentStatus::Approved);
+            id
         }
     };
     let owned = |f: &[(&'static str, &'static str)]| -> Vec<(&'static str, String)> {
