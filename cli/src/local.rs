@@ -182,26 +182,33 @@ impl LocalSite {
     async fn process_stream(self, mut rx: tokio::sync::broadcast::Receiver<ItemChange>) {
         // Set when the feed overflowed (changes were missed): caught up when it is quiet.
         let mut behind = false;
+        let mut backlog = Vec::new();
         loop {
-            let first =
-                match tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()).await {
-                    Ok(Ok(c)) => c,
-                    Ok(Err(RecvError::Closed)) => return,
-                    Ok(Err(RecvError::Lagged(n))) => {
-                        tracing::warn!(
-                            missed = n,
-                            "change feed overflowed; catching up when it is quiet"
-                        );
-                        behind = true;
-                        continue;
+            // Wait for a quiet second before catching up; once catching up, go on at once
+            // whenever no new change is waiting (new ones still come first).
+            let quiet = if backlog.is_empty() {
+                std::time::Duration::from_secs(1)
+            } else {
+                std::time::Duration::from_millis(1)
+            };
+            let first = match tokio::time::timeout(quiet, rx.recv()).await {
+                Ok(Ok(c)) => c,
+                Ok(Err(RecvError::Closed)) => return,
+                Ok(Err(RecvError::Lagged(n))) => {
+                    tracing::warn!(
+                        missed = n,
+                        "change feed overflowed; catching up when it is quiet"
+                    );
+                    behind = true;
+                    continue;
+                }
+                Err(_) => {
+                    if behind {
+                        behind = self.catch_up(&mut backlog).await;
                     }
-                    Err(_) => {
-                        if behind {
-                            behind = self.catch_up().await;
-                        }
-                        continue;
-                    }
-                };
+                    continue;
+                }
+            };
             let mut batch = vec![first];
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
@@ -225,28 +232,35 @@ impl LocalSite {
         }
     }
 
-    /// After missed changes: verify the oldest pending comments, a batch at a time, as a
+    /// After missed changes: verify the comments still pending, a batch at a time, as a
     /// stream re-drive would; once none are left, rebuild the site (approvals may have been
-    /// missed too). Returns whether there is more to do.
-    async fn catch_up(&self) -> bool {
+    /// missed too). The pending list is read once and kept in `backlog` between calls (a
+    /// flood leaves hundreds of thousands). Returns whether there is more to do.
+    async fn catch_up(&self, backlog: &mut Vec<shared::records::Comment>) -> bool {
         const BATCH: usize = 500;
-        let store: &dyn ItemStore = &self.records;
-        let mut pending =
-            shared::comments::with_status(store, shared::records::CommentStatus::Pending)
+        if backlog.is_empty() {
+            let store: &dyn ItemStore = &self.records;
+            match shared::comments::with_status(store, shared::records::CommentStatus::Pending)
                 .await
-                .unwrap_or_default();
-        let more = pending.len() > BATCH;
-        pending.truncate(BATCH);
-        if let Err(e) = spam_verify::handler::verify_all(&self.spam, pending).await {
-            tracing::error!(error = %e, "catch-up verification failed");
-        }
-        if !more {
-            match self.builder.full_build().await {
-                Ok(r) => tracing::info!(written = r.written.len(), "caught up"),
-                Err(e) => tracing::error!(error = %e, "catch-up build failed"),
+            {
+                Ok(pending) => *backlog = pending,
+                Err(e) => tracing::error!(error = %e, "could not list pending comments"),
             }
         }
-        more
+        let batch: Vec<_> = backlog.drain(..backlog.len().min(BATCH)).collect();
+        // A comment scored meanwhile is left alone: the verdict is written only if the
+        // comment is still as it was read.
+        if let Err(e) = spam_verify::handler::verify_all(&self.spam, batch).await {
+            tracing::error!(error = %e, "catch-up verification failed");
+        }
+        if !backlog.is_empty() {
+            return true;
+        }
+        match self.builder.full_build().await {
+            Ok(r) => tracing::info!(written = r.written.len(), "caught up"),
+            Err(e) => tracing::error!(error = %e, "catch-up build failed"),
+        }
+        false
     }
 }
 
