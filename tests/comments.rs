@@ -147,6 +147,19 @@ impl World {
     }
 
     /// Mails SES (in moto) has sent.
+    /// The site owner uploads `blocklist.txt` to the content bucket.
+    async fn set_blocklist(&self, text: &str) {
+        self.pages
+            .content
+            .put(
+                shared::layout::content::BLOCKLIST,
+                text.as_bytes().to_vec(),
+                &shared::layout::object_meta(shared::layout::content::BLOCKLIST),
+            )
+            .await
+            .unwrap();
+    }
+
     /// The one comment stored since `before`, scored as the stream would deliver it.
     async fn score_the_new_comment(
         &self,
@@ -763,15 +776,7 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
     assert_eq!(status, CommentStatus::Approved);
 
     // The site owner blocklists a word by uploading blocklist.txt.
-    w.pages
-        .content
-        .put(
-            shared::layout::content::BLOCKLIST,
-            b"# words we never want\ncasino\n".to_vec(),
-            &shared::layout::object_meta(shared::layout::content::BLOCKLIST),
-        )
-        .await
-        .unwrap();
+    w.set_blocklist("# words we never want\ncasino\n").await;
     let (_, status, rules) = submit_and_score(vec![
         ("name", "Sam"),
         ("email", "sam@example.net"),
@@ -998,15 +1003,7 @@ async fn replies_thread_rescoring_on_demand_and_logs_without_addresses() {
     assert!(page.contains("2 comments"));
 
     // The owner blocklists a word the published reply uses and has it scored again.
-    w.pages
-        .content
-        .put(
-            shared::layout::content::BLOCKLIST,
-            b"school play\n".to_vec(),
-            &shared::layout::object_meta(shared::layout::content::BLOCKLIST),
-        )
-        .await
-        .unwrap();
+    w.set_blocklist("school play\n").await;
     let answer =
         spam_verify::handler::on_invocation(&spam, serde_json::json!({ "rescore": reply }))
             .await

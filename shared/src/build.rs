@@ -708,14 +708,8 @@ impl Builder {
 
         // Listings, feeds and the fixed pages.
         let pages = self.listing_pages(&ctx, &index, &photos, None)?;
-        let old_total = old_index
-            .listed_len()
-            .div_ceil(ctx.config.posts_per_page)
-            .max(1);
-        let new_total = index
-            .listed_len()
-            .div_ceil(ctx.config.posts_per_page)
-            .max(1);
+        let old_total = page_count(old_index.listed_len(), ctx.config.posts_per_page);
+        let new_total = page_count(index.listed_len(), ctx.config.posts_per_page);
         out.put_all(pages).await?;
         for n in (new_total + 1)..=old_total {
             out.delete(&layout::site::index_page(n)).await?;
@@ -729,18 +723,11 @@ impl Builder {
                 .await?;
         }
         self.save_index(index, None).await?;
-        // The single-file index of earlier versions.
-        if self
-            .stores
+        // The single-file index of earlier versions (deleting a missing key is no error).
+        self.stores
             .state
-            .exists(layout::state::LEGACY_POST_INDEX)
-            .await?
-        {
-            self.stores
-                .state
-                .delete(layout::state::LEGACY_POST_INDEX)
-                .await?;
-        }
+            .delete(layout::state::LEGACY_POST_INDEX)
+            .await?;
         info!(
             written = out.report.written.len(),
             unchanged = out.report.unchanged,
@@ -781,7 +768,7 @@ impl Builder {
         range: Option<(usize, usize)>,
     ) -> Result<Vec<(String, Vec<u8>)>, TemplateError> {
         let per = ctx.config.posts_per_page;
-        let total = index.listed_len().div_ceil(per).max(1);
+        let total = page_count(index.listed_len(), per);
         let (lo, hi) = range
             .map(|(a, b)| (a.max(1), b.min(total)))
             .unwrap_or((1, total));
@@ -807,7 +794,7 @@ impl Builder {
     ) -> Result<Vec<(String, Vec<u8>)>, TemplateError> {
         let r = ctx.renderer(newest_year(listed));
         let feed_n = ctx.config.feed_entries.min(listed.len());
-        let pages = listed.len().div_ceil(ctx.config.posts_per_page).max(1);
+        let pages = page_count(listed.len(), ctx.config.posts_per_page);
         Ok(vec![
             (
                 layout::site::FEED.to_string(),
@@ -1060,8 +1047,8 @@ impl Builder {
                 }
             }
         }
-        let total = new_len.div_ceil(per).max(1);
-        let old_total = old_len.div_ceil(per).max(1);
+        let total = page_count(new_len, per);
+        let old_total = page_count(old_len, per);
         if total != old_total {
             // "Page X of Y" changed on every page.
             out.put_all(self.listing_pages(ctx, after, photos, None)?)
@@ -1191,6 +1178,11 @@ fn changed_shards(
         .collect()
 }
 
+/// How many listing pages `listed` posts make (an empty site still has its first page).
+fn page_count(listed: usize, per_page: usize) -> usize {
+    listed.div_ceil(per_page).max(1)
+}
+
 fn slug_of(key: &str) -> &str {
     key.trim_start_matches(layout::content::POSTS)
         .trim_end_matches(".md")
@@ -1275,11 +1267,24 @@ pub struct PagesCache(Arc<std::sync::Mutex<Kept>>);
 
 #[derive(Default)]
 struct Kept {
-    config: Option<(std::time::Instant, SiteConfig)>,
+    config: Option<Fresh<SiteConfig>>,
     /// Config, quotes and compiled theme, for the pages these functions render.
-    context: Option<(std::time::Instant, Arc<SiteContext>)>,
+    context: Option<Fresh<Arc<SiteContext>>>,
     /// Published posts only: a slug with no post is asked again each time.
-    posts: HashMap<String, (std::time::Instant, Arc<Post>)>,
+    posts: HashMap<String, Fresh<Arc<Post>>>,
+}
+
+/// A value and when it was read; good for [`KEEP_FOR`].
+struct Fresh<T>(std::time::Instant, T);
+
+impl<T: Clone> Fresh<T> {
+    fn new(value: T) -> Self {
+        Self(std::time::Instant::now(), value)
+    }
+
+    fn get(&self) -> Option<T> {
+        (self.0.elapsed() < KEEP_FOR).then(|| self.1.clone())
+    }
 }
 
 impl Pages {
@@ -1288,10 +1293,8 @@ impl Pages {
         if !layout::is_valid_slug(slug) {
             return Ok(None);
         }
-        if let Some((at, post)) = self.cache.0.lock().expect("pages cache").posts.get(slug) {
-            if at.elapsed() < KEEP_FOR {
-                return Ok(Some(post.clone()));
-            }
+        if let Some(post) = self.kept().posts.get(slug).and_then(Fresh::get) {
+            return Ok(Some(post));
         }
         let key = format!("{}{slug}.md", layout::content::POSTS);
         let Some(bytes) = self.content.get(&key).await? else {
@@ -1301,12 +1304,9 @@ impl Pages {
             return Ok(None);
         };
         let post = Arc::new(post);
-        self.cache
-            .0
-            .lock()
-            .expect("pages cache")
+        self.kept()
             .posts
-            .insert(slug.to_string(), (std::time::Instant::now(), post.clone()));
+            .insert(slug.to_string(), Fresh::new(post.clone()));
         Ok(Some(post))
     }
 
@@ -1346,26 +1346,25 @@ impl Pages {
         Ok(ctx.api_renderer().message_page(path, message)?)
     }
 
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.cache.0.lock().expect("pages cache")
+    }
+
     /// Config, quotes and theme, kept for [`KEEP_FOR`]: reading them is several content
     /// reads and compiling the templates.
     async fn context(&self) -> Result<Arc<SiteContext>, BuildError> {
-        if let Some((at, ctx)) = &self.cache.0.lock().expect("pages cache").context {
-            if at.elapsed() < KEEP_FOR {
-                return Ok(ctx.clone());
-            }
+        if let Some(ctx) = self.kept().context.as_ref().and_then(Fresh::get) {
+            return Ok(ctx);
         }
         let ctx = Arc::new(SiteContext::load(self.content.as_ref()).await?);
-        self.cache.0.lock().expect("pages cache").context =
-            Some((std::time::Instant::now(), ctx.clone()));
+        self.kept().context = Some(Fresh::new(ctx.clone()));
         Ok(ctx)
     }
 
     /// The site configuration (for URLs in mails and redirects).
     pub async fn config(&self) -> Result<SiteConfig, BuildError> {
-        if let Some((at, cfg)) = self.cache.0.lock().expect("pages cache").config.as_ref() {
-            if at.elapsed() < KEEP_FOR {
-                return Ok(cfg.clone());
-            }
+        if let Some(cfg) = self.kept().config.as_ref().and_then(Fresh::get) {
+            return Ok(cfg);
         }
         let bytes = self
             .content
@@ -1373,8 +1372,7 @@ impl Pages {
             .await?
             .ok_or(BuildError::Missing(layout::content::CONFIG))?;
         let cfg = SiteConfig::parse(&String::from_utf8_lossy(&bytes))?;
-        self.cache.0.lock().expect("pages cache").config =
-            Some((std::time::Instant::now(), cfg.clone()));
+        self.kept().config = Some(Fresh::new(cfg.clone()));
         Ok(cfg)
     }
 }

@@ -102,12 +102,19 @@ pub fn read_link(signer: &Signer, token: &str, now: OffsetDateTime) -> Result<Li
     Ok(link)
 }
 
+/// The record that says a link has been used.
+fn used_mark_pk(link: &Link) -> String {
+    format!("MODLINK#{}", link.nonce)
+}
+const USED_MARK_SK: &str = "USED";
+
 /// Mark a link used; `Err(Used)` if it was used before. The record expires with the link.
 pub async fn consume(
     store: &dyn ItemStore,
     link: &Link,
 ) -> Result<Result<(), LinkError>, StoreError> {
-    let item = json!({"pk": format!("MODLINK#{}", link.nonce), "sk": "USED", "expires_at": link.expires + 86_400});
+    let item =
+        json!({"pk": used_mark_pk(link), "sk": USED_MARK_SK, "expires_at": link.expires + 86_400});
     let fresh = store
         .put(
             item.as_object().cloned().unwrap_or_default(),
@@ -131,11 +138,7 @@ pub async fn use_link(
         Err(e) => {
             // If this fails too, the link stays used; the command line still acts.
             let _ = store
-                .delete(
-                    &format!("MODLINK#{}", link.nonce),
-                    "USED",
-                    Condition::Always,
-                )
+                .delete(&used_mark_pk(link), USED_MARK_SK, Condition::Always)
                 .await;
             Err(e)
         }
