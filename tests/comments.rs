@@ -549,12 +549,18 @@ async fn verification_moderation_and_publication_through_events() {
         )
         .await
         .unwrap();
-    let verdicts = spam_verify::handler::on_changes(&spam, &changes)
+    // The function's entry point, with the event exactly as the stream sends it.
+    let answer = spam_verify::handler::on_invocation(&spam, sample)
         .await
         .unwrap();
+    assert_eq!(answer, serde_json::json!({ "verified": 1 }));
     assert_eq!(
-        verdicts,
-        vec![("5d41402abc4b2a76b971".to_string(), CommentStatus::Approved)]
+        shared::comments::get(w.records.as_ref(), POST, "5d41402abc4b2a76b971")
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        CommentStatus::Approved
     );
 
     // The approval, as the stream delivers it, re-renders that post's page.
