@@ -14,12 +14,12 @@ use shared::adapters::aws::{
 };
 use shared::adapters::captcha::HcaptchaVerifier;
 use shared::adapters::mail::SesMailer;
-use shared::build::{Builder, Pages, Stores};
-use shared::forms::Signer;
-use shared::guard::Guard;
+use shared::comments::CommentStatus;
+use shared::http::guard::Guard;
 use shared::mail::ReadMail;
 use shared::ports::{BlobStore, Clock, FixedClock, ItemStore};
-use shared::records::CommentStatus;
+use shared::signing::Signer;
+use shared::site::build::{Builder, Pages, Stores};
 
 const CONTENT: &str = "campaign-content";
 const SITE: &str = "campaign-site";
@@ -152,9 +152,9 @@ impl World {
         self.pages
             .content
             .put(
-                shared::layout::content::BLOCKLIST,
+                shared::site::layout::content::BLOCKLIST,
                 text.as_bytes().to_vec(),
-                &shared::layout::object_meta(shared::layout::content::BLOCKLIST),
+                &shared::site::layout::object_meta(shared::site::layout::content::BLOCKLIST),
             )
             .await
             .unwrap();
@@ -832,9 +832,9 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
         .await
         .unwrap()
         .unwrap();
-    let token = shared::moderation::make_link(
+    let token = shared::comments::moderation::make_link(
         &w.signer,
-        shared::moderation::Action::Delete,
+        shared::comments::moderation::Action::Delete,
         &comment,
         w.clock.now(),
     );

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use integration_tests::{copy_dir, sample_content};
 use shared::adapters::fjall_items::FjallItemStore;
 use shared::adapters::fs_blob::FsBlobStore;
-use shared::build::{Builder, ContentEvent, Stores};
-use shared::forms::Signer;
 use shared::ports::FixedClock;
+use shared::signing::Signer;
+use shared::site::build::{Builder, ContentEvent, Stores};
 use time::macros::datetime;
 
 fn builder(content: &Path, work: &Path, records: Arc<FjallItemStore>) -> Builder {

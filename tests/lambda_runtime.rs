@@ -27,8 +27,8 @@ use hyper_util::rt::TokioIo;
 use integration_tests::{create_table, root, sample_content, upload_dir, CaptchaStub, Moto};
 use serde_json::{json, Value};
 use shared::adapters::aws::{dynamodb_client, s3_client, ses_client, DynamoItemStore};
-use shared::forms::Signer;
 use shared::ports::{Condition, ItemStore};
+use shared::signing::Signer;
 use tokio::sync::{mpsc, Mutex};
 
 const CONTENT: &str = "campaign-content";
@@ -717,10 +717,10 @@ async fn extra_invocations(
                 .await
                 .unwrap()
                 .expect("the sample comment is stored");
-            let comment = shared::records::Comment::from_item(&item).unwrap();
-            let link = shared::moderation::make_link(
+            let comment = shared::comments::Comment::from_item(&item).unwrap();
+            let link = shared::comments::moderation::make_link(
                 signer,
-                shared::moderation::Action::Spam,
+                shared::comments::moderation::Action::Spam,
                 &comment,
                 now,
             );

@@ -467,7 +467,7 @@ async fn the_command_line_lists_and_approves_held_comments() {
     let verdicts = spam_verify::handler::verify_all(&site.spam, vec![comment.clone()])
         .await
         .unwrap();
-    assert_eq!(verdicts[0].1, shared::records::CommentStatus::Held);
+    assert_eq!(verdicts[0].1, shared::comments::CommentStatus::Held);
 
     let listing = site::comments_cmd::list(
         store.as_ref(),
@@ -484,10 +484,13 @@ async fn the_command_line_lists_and_approves_held_comments() {
     assert!(!listing.contains("kofi@example.net"));
     assert!(site::comments_cmd::parse_status("maybe").is_err());
 
-    let (post, msg) =
-        site::comments_cmd::act(&store, &comment.id, shared::moderation::Action::Approve)
-            .await
-            .unwrap();
+    let (post, msg) = site::comments_cmd::act(
+        &store,
+        &comment.id,
+        shared::comments::moderation::Action::Approve,
+    )
+    .await
+    .unwrap();
     assert!(msg.starts_with("Approve: done"), "{msg}");
     site.builder.comments_changed(&post, None).await.unwrap();
     let page = String::from_utf8(
@@ -499,9 +502,12 @@ async fn the_command_line_lists_and_approves_held_comments() {
     )
     .unwrap();
     assert!(page.contains("Kofi Mensah"));
-    let (_, again) =
-        site::comments_cmd::act(&store, &comment.id, shared::moderation::Action::Approve)
-            .await
-            .unwrap();
+    let (_, again) = site::comments_cmd::act(
+        &store,
+        &comment.id,
+        shared::comments::moderation::Action::Approve,
+    )
+    .await
+    .unwrap();
     assert!(again.starts_with("nothing to do"), "{again}");
 }

@@ -5,9 +5,9 @@ use std::sync::Arc;
 use aws_sdk_s3::Client as S3;
 use integration_tests::{create_table, event, sample_content, upload_dir, Moto};
 use shared::adapters::aws::{dynamodb_client, s3_client, DynamoItemStore, S3BlobStore};
-use shared::build::{Builder, Stores};
-use shared::forms::Signer;
 use shared::ports::SystemClock;
+use shared::signing::Signer;
+use shared::site::build::{Builder, Stores};
 
 const CONTENT: &str = "campaign-content-123456789012-eu-west-2";
 const SITE: &str = "campaign-site";

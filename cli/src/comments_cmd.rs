@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use shared::moderation::{self, Action, Outcome};
+use shared::comments::moderation::{self, Action, Outcome};
+use shared::comments::CommentStatus;
 use shared::ports::ItemStore;
-use shared::records::CommentStatus;
 
 pub fn parse_status(s: &str) -> Result<CommentStatus, String> {
     match s {

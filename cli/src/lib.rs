@@ -11,8 +11,8 @@ pub mod watch;
 use std::sync::Arc;
 
 use shared::adapters::aws::{dynamodb_client, s3_client, sdk_config, DynamoItemStore, S3BlobStore};
-use shared::build::{BuildReport, Builder, Stores};
 use shared::ports::SystemClock;
+use shared::site::build::{BuildReport, Builder, Stores};
 
 /// A one-paragraph summary of a build, with every content error on its own line.
 pub fn print_report(report: &BuildReport) {

@@ -9,10 +9,10 @@ use rand::RngCore;
 use shared::adapters::captcha::TestKeyVerifier;
 use shared::adapters::mail::OutboxMailer;
 use shared::adapters::{FjallItemStore, FsBlobStore, ItemChange};
-use shared::build::{Builder, Pages, Stores};
-use shared::forms::Signer;
-use shared::guard::Guard;
+use shared::http::guard::Guard;
 use shared::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer, SystemClock};
+use shared::signing::Signer;
+use shared::site::build::{Builder, Pages, Stores};
 use tokio::sync::broadcast::error::RecvError;
 
 /// Who local mail comes from and goes to (it lands in `<data>/outbox/`).
@@ -216,7 +216,7 @@ impl LocalSite {
             if let Err(e) = spam_verify::handler::on_changes(&self.spam, &batch).await {
                 tracing::error!(error = %e, "spam verification failed");
             }
-            let posts: Vec<String> = shared::records::posts_with_changed_comments(&batch)
+            let posts: Vec<String> = shared::comments::posts_with_changed_comments(&batch)
                 .into_iter()
                 .collect();
             if !posts.is_empty() {
@@ -236,11 +236,11 @@ impl LocalSite {
     /// stream re-drive would; once none are left, rebuild the site (approvals may have been
     /// missed too). The pending list is read once and kept in `backlog` between calls (a
     /// flood leaves hundreds of thousands). Returns whether there is more to do.
-    async fn catch_up(&self, backlog: &mut Vec<shared::records::Comment>) -> bool {
+    async fn catch_up(&self, backlog: &mut Vec<shared::comments::Comment>) -> bool {
         const BATCH: usize = 500;
         if backlog.is_empty() {
             let store: &dyn ItemStore = &self.records;
-            match shared::comments::with_status(store, shared::records::CommentStatus::Pending)
+            match shared::comments::with_status(store, shared::comments::CommentStatus::Pending)
                 .await
             {
                 Ok(pending) => *backlog = pending,

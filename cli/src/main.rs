@@ -262,7 +262,7 @@ async fn comments(
     data: PathBuf,
     aws: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    use shared::moderation::Action;
+    use shared::comments::moderation::Action;
     // Locally the command also re-renders; on AWS the stream does.
     let (store, local) = records_store(&content, &data, aws).await?;
     let builder = local.map(|l| l.builder.clone());

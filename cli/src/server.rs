@@ -11,8 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use shared::layout::object_meta;
 use shared::ports::BlobStore;
+use shared::site::layout::object_meta;
 use tokio::net::TcpListener;
 
 use crate::local::LocalSite;
@@ -66,7 +66,7 @@ fn text(status: StatusCode, msg: &str) -> Response<Body> {
 pub async fn handle(site: &LocalSite, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
     let (parts, body) = req.into_parts();
     // Bodies larger than a form endpoint reads are refused before they are buffered.
-    let limited = http_body_util::Limited::new(body, shared::web::MAX_BODY + 1);
+    let limited = http_body_util::Limited::new(body, shared::http::web::MAX_BODY + 1);
     let body = match limited.collect().await {
         Ok(b) => b.to_bytes(),
         Err(_) => {
@@ -125,14 +125,14 @@ async fn static_file(site: &LocalSite, path: &str, head: bool) -> Response<Body>
         Some((key, bytes)) => (StatusCode::OK, key, bytes),
         None => match site
             .site
-            .get(shared::layout::site::NOT_FOUND)
+            .get(shared::site::layout::site::NOT_FOUND)
             .await
             .ok()
             .flatten()
         {
             Some(b) => (
                 StatusCode::NOT_FOUND,
-                shared::layout::site::NOT_FOUND.to_string(),
+                shared::site::layout::site::NOT_FOUND.to_string(),
                 b,
             ),
             None => return text(StatusCode::NOT_FOUND, "not found"),

@@ -43,8 +43,8 @@ pub fn parse_filter(
 mod tests {
     use super::*;
     use shared::adapters::FjallItemStore;
-    use shared::forms::Signer;
     use shared::ports::{Clock, SystemClock};
+    use shared::signing::Signer;
     use shared::supporters::{confirm, register, validate, Registration, SignupFields};
 
     #[test]

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
-use shared::build::ContentEvent;
+use shared::site::build::ContentEvent;
 use tokio::sync::mpsc;
 
 use crate::local::LocalSite;

@@ -2,7 +2,7 @@
 //! A missing or malformed setting stops the function at start-up with its name, instead of
 //! failing later inside a request.
 
-use crate::forms::Signer;
+use crate::signing::Signer;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
@@ -66,7 +66,7 @@ impl Env {
     /// refused here, so test mode cannot switch on in a Lambda by a configuration slip.
     pub fn captcha_secret(&self) -> Result<String, EnvError> {
         let secret = self.require("HCAPTCHA_SECRET")?;
-        if secret.trim() == crate::adapters::captcha::TEST_SECRET {
+        if secret.trim() == crate::ports::hcaptcha_test::SECRET {
             return Err(EnvError::Invalid(
                 "HCAPTCHA_SECRET".into(),
                 "hCaptcha's test secret is only for local runs".into(),

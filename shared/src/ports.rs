@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use time::OffsetDateTime;
 
-use crate::layout::ObjectMeta;
+use md5::{Digest, Md5};
 
 /// A storage failure. Adapters map their SDK or I/O errors to this.
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,20 @@ pub enum StoreError {
     Corrupt(String),
     #[error("the write was cancelled because a condition failed: {0}")]
     ConditionFailed(String),
+}
+
+/// Content-Type and Cache-Control an object is stored and served with (chosen by
+/// [`crate::site::layout::object_meta`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub content_type: &'static str,
+    pub cache_control: &'static str,
+}
+
+/// Lower-case hex MD5, the fingerprint S3 reports as the ETag of a single-part upload: how
+/// the stores and the builder tell whether bytes changed.
+pub fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
 }
 
 /// Blobs: the content bucket, the site bucket, the builder's state; a directory locally.
@@ -40,7 +54,7 @@ pub trait BlobStore: Send + Sync {
         body: Vec<u8>,
         meta: &ObjectMeta,
     ) -> Result<bool, StoreError> {
-        if self.md5(key).await?.as_deref() == Some(crate::adapters::md5_hex(&body).as_str()) {
+        if self.md5(key).await?.as_deref() == Some(md5_hex(&body).as_str()) {
             return Ok(false);
         }
         self.put(key, body, meta).await?;
@@ -111,7 +125,7 @@ pub const GSI1: &str = "gsi1";
 
 /// Records: the DynamoDB single table on AWS, an embedded fjall database locally.
 /// A deliberately small, DynamoDB-shaped surface, so that the domain repositories in
-/// [`crate::records`] are written once for both.
+/// [`crate::comments`] are written once for both.
 #[async_trait]
 pub trait ItemStore: Send + Sync {
     async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError>;
@@ -140,7 +154,7 @@ pub trait ItemStore: Send + Sync {
     ) -> Result<i64, StoreError>;
 }
 
-/// A mail ready to send: the RFC 5322 message is produced by [`crate::records`]'s mail
+/// A mail ready to send: the RFC 5322 message is produced by [`crate::comments`]'s mail
 /// formatter, so SES and the local outbox send the very same bytes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OutgoingMail {
@@ -164,6 +178,14 @@ pub enum CaptchaError {
     Rejected,
     #[error("the captcha service could not be reached: {0}")]
     Unavailable(String),
+}
+
+/// hCaptcha's published test keys: the local verifier accepts only this response, and the
+/// deployed functions refuse this secret at start-up.
+pub mod hcaptcha_test {
+    pub const SITE_KEY: &str = "10000000-ffff-ffff-ffff-000000000001";
+    pub const SECRET: &str = "0x0000000000000000000000000000000000000000";
+    pub const RESPONSE: &str = "10000000-aaaa-bbbb-cccc-000000000001";
 }
 
 #[async_trait]

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use shared::build::ContentEvent;
 use shared::ports::{Condition, ItemStore};
+use shared::site::build::ContentEvent;
 use site::local::{LocalOptions, LocalSite};
 
 fn arg(args: &[String], name: &str) -> Option<String> {
@@ -110,7 +110,7 @@ async fn prepare(corpus: &Path, out: &Path) {
             if !path.exists() {
                 std::fs::write(
                     &path,
-                    shared::photos::sample_jpeg(160, 90, (photos % 251) as u8),
+                    shared::site::photos::sample_jpeg(160, 90, (photos % 251) as u8),
                 )
                 .unwrap();
                 photos += 1;
@@ -126,7 +126,7 @@ async fn prepare(corpus: &Path, out: &Path) {
         .lines()
     {
         let c: Value = serde_json::from_str(line).unwrap();
-        let comment = shared::records::Comment {
+        let comment = shared::comments::Comment {
             id: c["id"]
                 .as_str()
                 .unwrap()
@@ -137,7 +137,7 @@ async fn prepare(corpus: &Path, out: &Path) {
             website: c["website"].as_str().map(str::to_string),
             body_md: c["text"].as_str().unwrap().into(),
             body_html: shared::markdown::comment_to_html(c["text"].as_str().unwrap()),
-            status: shared::records::CommentStatus::Approved,
+            status: shared::comments::CommentStatus::Approved,
             kind: Default::default(),
             created: c["date"].as_str().unwrap().into(),
             email_hash: None,
@@ -248,10 +248,10 @@ async fn count(content: &Path, data: &Path) {
     let mut by_status = serde_json::Map::new();
     let mut total = 0;
     for status in [
-        shared::records::CommentStatus::Pending,
-        shared::records::CommentStatus::Approved,
-        shared::records::CommentStatus::Held,
-        shared::records::CommentStatus::Spam,
+        shared::comments::CommentStatus::Pending,
+        shared::comments::CommentStatus::Approved,
+        shared::comments::CommentStatus::Held,
+        shared::comments::CommentStatus::Spam,
     ] {
         let n = shared::comments::with_status(store, status)
             .await

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::build::Pages;
 use shared::comments::{self, FieldErrors};
-use shared::content::Post;
-use shared::guard::{Guard, Refusal};
+use shared::http::guard::{Guard, Refusal};
+use shared::http::web::{self, FormData};
 use shared::ports::{Clock, ItemStore};
-use shared::render::FormState;
-use shared::web::{self, FormData};
+use shared::site::build::Pages;
+use shared::site::content::Post;
+use shared::site::render::FormState;
 use tracing::{info, warn};
 
 pub struct Deps {
@@ -36,7 +36,8 @@ fn form_name(slug: &str) -> String {
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let json_wanted = web::wants_json(&req);
-    let Some(slug) = web::path_param(&req, "slug").filter(|s| shared::layout::is_valid_slug(s))
+    let Some(slug) =
+        web::path_param(&req, "slug").filter(|s| shared::site::layout::is_valid_slug(s))
     else {
         return web::text(404, "no such post");
     };
@@ -83,7 +84,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     }
     if let Some(parent) = &input.parent {
         match comments::get(deps.records.as_ref(), &slug, parent).await {
-            Ok(Some(p)) if p.status == shared::records::CommentStatus::Approved => {}
+            Ok(Some(p)) if p.status == shared::comments::CommentStatus::Approved => {}
             Ok(_) => {
                 let errors = FieldErrors::from([(
                     "parent".to_string(),

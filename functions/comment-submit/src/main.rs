@@ -9,9 +9,9 @@ use shared::adapters::aws::{
     dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, LazyClient, S3BlobStore,
 };
 use shared::adapters::captcha::HcaptchaVerifier;
-use shared::build::Pages;
-use shared::guard::Guard;
+use shared::http::guard::Guard;
 use shared::ports::SystemClock;
+use shared::site::build::Pages;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

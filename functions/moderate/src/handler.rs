@@ -5,13 +5,13 @@ use std::sync::Arc;
 
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::build::Pages;
 use shared::comments;
-use shared::forms::Signer;
-use shared::moderation::{self, Outcome};
+use shared::comments::moderation::{self, Outcome};
+use shared::http::web;
 use shared::ports::{Clock, ItemStore};
-use shared::render::{HiddenField, Message, MessageAction};
-use shared::web;
+use shared::signing::Signer;
+use shared::site::build::Pages;
+use shared::site::render::{HiddenField, Message, MessageAction};
 use tracing::{info, warn};
 
 pub struct Deps {

@@ -8,8 +8,8 @@ use moderate::handler::{handle, Deps};
 use shared::adapters::aws::{
     dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, LazyClient, S3BlobStore,
 };
-use shared::build::Pages;
 use shared::ports::SystemClock;
+use shared::site::build::Pages;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

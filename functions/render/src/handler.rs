@@ -6,8 +6,8 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::s3::S3Event;
 use serde_json::Value;
 use shared::adapters::aws::changes_from_stream;
-use shared::build::{BuildError, BuildReport, Builder, ContentEvent};
-use shared::records::posts_with_changed_comments;
+use shared::comments::posts_with_changed_comments;
+use shared::site::build::{BuildError, BuildReport, Builder, ContentEvent};
 use time::OffsetDateTime;
 use tracing::info;
 

@@ -7,8 +7,8 @@ use serde_json::Value;
 use shared::adapters::aws::{
     dynamodb_client, lambda_sdk_config, s3_client, DynamoItemStore, LazyClient, S3BlobStore,
 };
-use shared::build::{Builder, Stores};
 use shared::ports::SystemClock;
+use shared::site::build::{Builder, Stores};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {

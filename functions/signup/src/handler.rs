@@ -21,13 +21,13 @@ use std::collections::{BTreeMap, HashMap};
 use http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::{json, Value};
-use shared::config::SiteConfig;
-use shared::guard::Refusal;
+use shared::http::guard::Refusal;
+use shared::http::web::{self, FormData};
 use shared::mail::Mail;
 use shared::ports::StoreError;
-use shared::render::{FormState, HiddenField, Message, MessageAction};
+use shared::site::config::SiteConfig;
+use shared::site::render::{FormState, HiddenField, Message, MessageAction};
 use shared::supporters::{self as sup, ManageLookup, Registration, Status, TokenProblem};
-use shared::web::{self, FormData};
 
 pub use crate::Deps;
 

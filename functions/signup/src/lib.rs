@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use shared::build::Pages;
-use shared::forms::Signer;
-use shared::guard::Guard;
+use shared::http::guard::Guard;
 use shared::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer};
+use shared::signing::Signer;
+use shared::site::build::Pages;
 
 pub mod handler;
 

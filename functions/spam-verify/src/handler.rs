@@ -8,14 +8,14 @@ use std::sync::Arc;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use serde_json::{json, Value};
 use shared::adapters::aws::changes_from_stream;
-use shared::build::Pages;
 use shared::comments;
-use shared::forms::Signer;
+use shared::comments::moderation::{self, Action};
+use shared::comments::spam::{self, Blocklist, History, Submission};
+use shared::comments::{Comment, CommentStatus};
 use shared::mail::Mail;
-use shared::moderation::{self, Action};
 use shared::ports::{BlobStore, Clock, ItemChange, ItemStore, Mailer, StoreError};
-use shared::records::{Comment, CommentStatus};
-use shared::spam::{self, Blocklist, History, Submission};
+use shared::signing::Signer;
+use shared::site::build::Pages;
 use tracing::{info, warn};
 
 pub struct Deps {
@@ -112,7 +112,11 @@ pub async fn rescore(deps: &Deps, id: &str) -> Result<CommentStatus, VerifyError
 
 async fn load_blocklist(deps: &Deps) -> Result<Blocklist, StoreError> {
     Ok(
-        match deps.content.get(shared::layout::content::BLOCKLIST).await? {
+        match deps
+            .content
+            .get(shared::site::layout::content::BLOCKLIST)
+            .await?
+        {
             Some(b) => Blocklist::parse(&String::from_utf8_lossy(&b)),
             None => Blocklist::default(),
         },

@@ -10,8 +10,8 @@ use shared::adapters::aws::{
     S3BlobStore,
 };
 use shared::adapters::mail::SesMailer;
-use shared::build::Pages;
 use shared::ports::SystemClock;
+use shared::site::build::Pages;
 use spam_verify::handler::{on_invocation, Deps};
 
 #[tokio::main]

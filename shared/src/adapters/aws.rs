@@ -7,8 +7,8 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_s3::primitives::ByteStream;
 
-use crate::layout::ObjectMeta;
 use crate::ports::{BlobStore, Condition, Item, ItemChange, ItemStore, StoreError};
+use crate::site::layout::ObjectMeta;
 
 /// Shared SDK configuration from the environment (region, credentials, and
 /// `AWS_ENDPOINT_URL` for moto in tests).

@@ -7,10 +7,9 @@ use async_trait::async_trait;
 
 use crate::ports::{CaptchaError, CaptchaVerifier};
 
-/// hCaptcha's published test keys. The local verifier accepts only this response.
-pub const TEST_SITE_KEY: &str = "10000000-ffff-ffff-ffff-000000000001";
-pub const TEST_SECRET: &str = "0x0000000000000000000000000000000000000000";
-pub const TEST_RESPONSE: &str = "10000000-aaaa-bbbb-cccc-000000000001";
+pub use crate::ports::hcaptcha_test::{
+    RESPONSE as TEST_RESPONSE, SECRET as TEST_SECRET, SITE_KEY as TEST_SITE_KEY,
+};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -6,8 +6,8 @@ use std::path::{Component, Path, PathBuf};
 
 use async_trait::async_trait;
 
-use crate::layout::ObjectMeta;
 use crate::ports::{BlobStore, StoreError};
+use crate::site::layout::ObjectMeta;
 
 #[derive(Debug, Clone)]
 pub struct FsBlobStore {
@@ -157,7 +157,7 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn md5(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(self.get(key).await?.map(|b| super::md5_hex(&b)))
+        Ok(self.get(key).await?.map(|b| crate::ports::md5_hex(&b)))
     }
 
     async fn put_if_changed(
@@ -242,7 +242,7 @@ fn tempfile_in(dir: &Path) -> std::io::Result<TempFile> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::layout::object_meta;
+    use crate::site::layout::object_meta;
 
     #[tokio::test]
     async fn put_get_list_delete() {
@@ -259,7 +259,7 @@ mod tests {
         assert_eq!(s.list("").await.unwrap().len(), 2);
         assert_eq!(
             s.md5("index.html").await.unwrap().unwrap(),
-            super::super::md5_hex(b"y")
+            crate::ports::md5_hex(b"y")
         );
         s.delete("posts/a/index.html").await.unwrap();
         assert!(s.get("posts/a/index.html").await.unwrap().is_none());

@@ -9,10 +9,3 @@ pub mod mail;
 
 pub use fjall_items::{FjallItemStore, ItemChange};
 pub use fs_blob::FsBlobStore;
-
-use md5::{Digest, Md5};
-
-/// Lower-case hex MD5, the fingerprint S3 reports as the ETag of a single-part upload.
-pub fn md5_hex(bytes: &[u8]) -> String {
-    hex::encode(Md5::digest(bytes))
-}

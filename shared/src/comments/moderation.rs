@@ -8,9 +8,10 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::comments;
-use crate::forms::Signer;
+use crate::comments::{Comment, CommentStatus};
+use crate::keys;
 use crate::ports::{Condition, ItemStore, StoreError};
-use crate::records::{Comment, CommentStatus};
+use crate::signing::Signer;
 
 /// How long a moderation link works.
 pub const LINK_LIFETIME_SECS: i64 = 7 * 86_400;
@@ -102,19 +103,13 @@ pub fn read_link(signer: &Signer, token: &str, now: OffsetDateTime) -> Result<Li
     Ok(link)
 }
 
-/// The record that says a link has been used.
-fn used_mark_pk(link: &Link) -> String {
-    format!("MODLINK#{}", link.nonce)
-}
-const USED_MARK_SK: &str = "USED";
-
 /// Mark a link used; `Err(Used)` if it was used before. The record expires with the link.
 pub async fn consume(
     store: &dyn ItemStore,
     link: &Link,
 ) -> Result<Result<(), LinkError>, StoreError> {
-    let item =
-        json!({"pk": used_mark_pk(link), "sk": USED_MARK_SK, "expires_at": link.expires + 86_400});
+    let (pk, sk) = keys::modlink_used(&link.nonce);
+    let item = json!({"pk": pk, "sk": sk, "expires_at": link.expires + 86_400});
     let fresh = store
         .put(
             item.as_object().cloned().unwrap_or_default(),
@@ -137,9 +132,8 @@ pub async fn use_link(
         Ok(outcome) => Ok(Ok(outcome)),
         Err(e) => {
             // If this fails too, the link stays used; the command line still acts.
-            let _ = store
-                .delete(&used_mark_pk(link), USED_MARK_SK, Condition::Always)
-                .await;
+            let (pk, sk) = keys::modlink_used(&link.nonce);
+            let _ = store.delete(&pk, &sk, Condition::Always).await;
             Err(e)
         }
     }

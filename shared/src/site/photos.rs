@@ -117,7 +117,7 @@ pub fn make_variants(key: &str, bytes: &[u8]) -> Result<(PhotoInfo, Vec<SiteObje
     if w == 0 || h == 0 {
         return Err(err("the image is empty".into()));
     }
-    let md5 = crate::adapters::md5_hex(bytes);
+    let md5 = crate::ports::md5_hex(bytes);
     let tag = &md5[..10];
     let slug = stem_slug(key);
 

@@ -17,15 +17,16 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 
-use crate::adapters::md5_hex;
-use crate::config::{ConfigError, SiteConfig};
-use crate::content::{parse_post, parse_quotes, rfc3339, ContentError, Post, PostSummary, Quote};
-use crate::forms::{day_start, Signer};
-use crate::layout::{self, classify, object_meta, ContentChange};
-use crate::photos::{make_variants, PhotoError, PhotoInfo};
+use crate::comments::{approved_comments, Comment};
+use crate::dates::rfc3339;
+use crate::ports::md5_hex;
 use crate::ports::{BlobStore, Clock, ItemStore, StoreError};
-use crate::records::{approved_comments, Comment};
-use crate::render::{Renderer, TemplateError, Theme, BUILTIN_CSS, THEME_CSS_KEY};
+use crate::signing::{day_start, Signer};
+use crate::site::config::{ConfigError, SiteConfig};
+use crate::site::content::{parse_post, parse_quotes, ContentError, Post, PostSummary, Quote};
+use crate::site::layout::{self, classify, object_meta, ContentChange};
+use crate::site::photos::{make_variants, PhotoError, PhotoInfo};
+use crate::site::render::{Renderer, TemplateError, Theme, BUILTIN_CSS, THEME_CSS_KEY};
 
 /// Posts rendered per chunk in a full build: bounds memory to a chunk's pages.
 const CHUNK: usize = 256;
@@ -567,7 +568,7 @@ impl Builder {
         let present: BTreeSet<&str> = photo_keys
             .iter()
             .map(String::as_str)
-            .filter(|k| crate::photos::is_photo_key(k))
+            .filter(|k| crate::site::photos::is_photo_key(k))
             .collect();
         let fingerprints = self
             .stores
@@ -1315,7 +1316,7 @@ impl Pages {
         &self,
         post: &Post,
         token: &str,
-        form: &crate::render::FormState,
+        form: &crate::site::render::FormState,
     ) -> Result<String, BuildError> {
         let ctx = self.context().await?;
         let photos: PhotoIndex = read_state(self.state.as_ref(), layout::state::PHOTO_INDEX)
@@ -1331,7 +1332,7 @@ impl Pages {
     pub async fn signup_with_form(
         &self,
         token: &str,
-        form: &crate::render::FormState,
+        form: &crate::site::render::FormState,
     ) -> Result<String, BuildError> {
         let ctx = self.context().await?;
         Ok(ctx.api_renderer().signup_page(token, Some(form))?)
@@ -1340,7 +1341,7 @@ impl Pages {
     pub async fn message(
         &self,
         path: &str,
-        message: &crate::render::Message,
+        message: &crate::site::render::Message,
     ) -> Result<String, BuildError> {
         let ctx = self.context().await?;
         Ok(ctx.api_renderer().message_page(path, message)?)

@@ -56,7 +56,7 @@ pub fn classify(key: &str) -> ContentChange {
         }
         return ContentChange::Ignored;
     }
-    if key.starts_with(content::PHOTOS) && crate::photos::is_photo_key(key) {
+    if key.starts_with(content::PHOTOS) && crate::site::photos::is_photo_key(key) {
         return ContentChange::Photo {
             key: key.to_string(),
         };
@@ -111,12 +111,7 @@ pub fn url_path_of(key: &str) -> String {
     }
 }
 
-/// Content-Type and Cache-Control for an object in the site bucket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectMeta {
-    pub content_type: &'static str,
-    pub cache_control: &'static str,
-}
+pub use crate::ports::ObjectMeta;
 
 /// Pages change whenever a comment lands, so browsers revalidate them; photo variants
 /// and theme assets are named by content and can be cached for long.

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::CommentStatus;
+use crate::comments::CommentStatus;
 
 /// One rule that fired: its name, its points, and what it saw.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

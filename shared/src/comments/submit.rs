@@ -5,15 +5,15 @@
 use serde_json::{json, Value};
 use time::OffsetDateTime;
 
-use crate::content::rfc3339;
-use crate::forms::Signer;
+use crate::comments::{comment_sk, post_pk, Comment, CommentKind, CommentStatus};
+use crate::dates::rfc3339;
+use crate::http::fields::{email_hash, is_plausible_email, normalise_email};
+use crate::http::web::FormData;
 use crate::markdown::{comment_to_html, is_safe_url};
 use crate::ports::{Condition, ItemStore, StoreError};
-use crate::records::{comment_sk, post_pk, Comment, CommentKind, CommentStatus};
-use crate::supporters::{email_hash, is_plausible_email, normalise_email};
-use crate::web::FormData;
+use crate::signing::Signer;
 
-pub use crate::supporters::{FieldErrors, MAX_EMAIL, MAX_NAME};
+pub use crate::http::fields::{FieldErrors, MAX_EMAIL, MAX_NAME};
 pub const MAX_WEBSITE: usize = 300;
 pub const MAX_BODY: usize = 5000;
 
@@ -177,7 +177,7 @@ pub async fn find(store: &dyn ItemStore, id: &str) -> Result<Option<Comment>, St
         CommentStatus::Spam,
     ] {
         for item in store
-            .query_gsi1(&format!("COMMENTS#{}", status.as_str()), "")
+            .query_gsi1(&crate::keys::comments_by_status(status.as_str()), "")
             .await?
         {
             if item.get("id").and_then(Value::as_str) == Some(id) {
@@ -194,7 +194,7 @@ pub async fn with_status(
     status: CommentStatus,
 ) -> Result<Vec<Comment>, StoreError> {
     store
-        .query_gsi1(&format!("COMMENTS#{}", status.as_str()), "")
+        .query_gsi1(&crate::keys::comments_by_status(status.as_str()), "")
         .await?
         .iter()
         .map(Comment::from_item)
@@ -222,9 +222,8 @@ pub async fn set_status(
     if ok && to == CommentStatus::Approved && comment.status != CommentStatus::Approved {
         if let Some(h) = &comment.email_hash {
             // Remember that this author has an approved comment: later ones are trusted.
-            store
-                .increment(&format!("AUTHOR#{h}"), "APPROVED", 1, i64::MAX / 2)
-                .await?;
+            let (pk, sk) = crate::keys::author_approved(h);
+            store.increment(&pk, &sk, 1, i64::MAX / 2).await?;
         }
     }
     Ok(ok)
@@ -247,8 +246,9 @@ pub async fn is_trusted(store: &dyn ItemStore, comment: &Comment) -> Result<bool
     let Some(email_hash) = &comment.email_hash else {
         return Ok(false);
     };
+    let (pk, sk) = crate::keys::author_approved(email_hash);
     let approved = store
-        .get(&format!("AUTHOR#{email_hash}"), "APPROVED")
+        .get(&pk, &sk)
         .await?
         .and_then(|i| i.get("count").and_then(Value::as_i64))
         .unwrap_or(0);
@@ -272,9 +272,9 @@ pub async fn is_duplicate(
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    let pk = format!("BODY#{}", signer.keyed_hash("body", &normalised));
+    let (pk, sk) = crate::keys::body_seen(&signer.keyed_hash("body", &normalised));
     let expires = now.unix_timestamp() + DUPLICATE_WINDOW_SECS;
-    if let Some(existing) = store.get(&pk, "SEEN").await? {
+    if let Some(existing) = store.get(&pk, &sk).await? {
         let other = existing
             .get("comment")
             .and_then(Value::as_str)
@@ -287,7 +287,7 @@ pub async fn is_duplicate(
             return Ok(true);
         }
     }
-    let item = json!({"pk": pk, "sk": "SEEN", "comment": comment.id, "expires_at": expires});
+    let item = json!({"pk": pk, "sk": sk, "comment": comment.id, "expires_at": expires});
     store
         .put(
             item.as_object().cloned().unwrap_or_default(),

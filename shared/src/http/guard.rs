@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
-use crate::forms::{Signer, TokenError};
+use crate::http::web::FormData;
 use crate::ports::{CaptchaError, CaptchaVerifier, Clock, ItemStore, StoreError};
-use crate::render::HONEYPOT_FIELD;
-use crate::web::FormData;
+use crate::signing::{Signer, TokenError};
+
+/// The honeypot field every public form carries: hidden from people, filled by bots.
+pub const HONEYPOT_FIELD: &str = "contact_reference";
 
 /// The rate-limit window.
 pub const RATE_WINDOW_SECS: i64 = 600;
@@ -85,14 +87,10 @@ impl Guard {
         }
         let now = self.clock.now().unix_timestamp();
         let window = now - now.rem_euclid(RATE_WINDOW_SECS);
+        let (pk, sk) = crate::keys::rate(scope, &self.ip_hash(ip), window);
         let count = self
             .records
-            .increment(
-                &format!("RATE#{scope}#{}", self.ip_hash(ip)),
-                &format!("W#{window}"),
-                1,
-                window + 2 * RATE_WINDOW_SECS,
-            )
+            .increment(&pk, &sk, 1, window + 2 * RATE_WINDOW_SECS)
             .await?;
         if count > i64::from(self.rate_limit) {
             Err(Refusal::RateLimited)

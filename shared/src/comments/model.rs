@@ -60,20 +60,10 @@ pub struct Comment {
     pub ip_hash: Option<String>,
     /// The spam rules that fired, with the verdict (explainable moderation).
     #[serde(default)]
-    pub spam_rules: Vec<crate::spam::RuleHit>,
+    pub spam_rules: Vec<crate::comments::spam::RuleHit>,
 }
 
-pub fn post_pk(slug: &str) -> String {
-    format!("POST#{slug}")
-}
-
-/// Comment ids are derived from what was submitted (see `comments::comment_id`), so the
-/// sort key is the id alone: the same form sent twice lands on the same key.
-pub fn comment_sk(id: &str) -> String {
-    format!("COMMENT#{id}")
-}
-
-pub const COMMENT_SK_PREFIX: &str = "COMMENT#";
+pub use crate::keys::{comment_sk, post_pk, COMMENT_SK_PREFIX};
 
 impl Comment {
     /// The record, with its keys and its place in the status index.
@@ -88,7 +78,7 @@ impl Comment {
         item.insert("sk".into(), comment_sk(&self.id).into());
         item.insert(
             "gsi1pk".into(),
-            format!("COMMENTS#{}", self.status.as_str()).into(),
+            crate::keys::comments_by_status(self.status.as_str()).into(),
         );
         item.insert(
             "gsi1sk".into(),

@@ -9,11 +9,12 @@ use std::collections::{BTreeMap, HashMap};
 use minijinja::{Environment, Value};
 use serde::Serialize;
 
-use crate::config::SiteConfig;
-use crate::content::{human_date, parse_date, quote_for, rfc3339, Post, PostSummary, Quote};
+use crate::comments::{Comment, CommentKind};
+use crate::dates::{human_date, parse_date, rfc3339};
 use crate::markdown::{is_safe_url, post_to_html};
-use crate::photos::PhotoInfo;
-use crate::records::{Comment, CommentKind};
+use crate::site::config::SiteConfig;
+use crate::site::content::{quote_for, Post, PostSummary, Quote};
+use crate::site::photos::PhotoInfo;
 
 /// The built-in templates, by name.
 pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
@@ -140,7 +141,7 @@ struct SiteCtx<'a> {
     base_url: &'a str,
     api_url: &'a str,
     hcaptcha_site_key: &'a str,
-    nav: &'a [crate::config::NavLink],
+    nav: &'a [crate::site::config::NavLink],
     feed_url: String,
     signup_url: String,
     theme_css_url: String,
@@ -198,7 +199,7 @@ struct FormCtx {
 }
 
 /// The name of the hidden field that people leave empty and form-filling bots do not.
-pub const HONEYPOT_FIELD: &str = "contact_reference";
+pub use crate::http::guard::HONEYPOT_FIELD;
 
 /// What a re-shown form carries: errors by field, the visitor's text, a notice.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -264,7 +265,7 @@ impl Renderer<'_> {
             api_url: &c.api_url,
             hcaptcha_site_key: &c.hcaptcha_site_key,
             nav: &c.nav,
-            feed_url: c.url_for(crate::layout::site::FEED),
+            feed_url: c.url_for(crate::site::layout::site::FEED),
             signup_url: format!("{base_path}signup/"),
             theme_css_url: format!(
                 "{base_path}{THEME_CSS_KEY}?v={}",
@@ -325,7 +326,7 @@ impl Renderer<'_> {
         fallback_alt: &str,
     ) -> PhotoCtx {
         let fb = info.fallback(960);
-        let set = |f: fn(&crate::photos::Variant) -> &String| {
+        let set = |f: fn(&crate::site::photos::Variant) -> &String| {
             info.variants
                 .iter()
                 .map(|v| format!("{} {}w", self.href(f(v)), v.width))
@@ -354,7 +355,8 @@ impl Renderer<'_> {
         form_token: &str,
         form: Option<&FormState>,
     ) -> Result<String, TemplateError> {
-        let path = crate::layout::url_path_of(&crate::layout::site::post_page(&post.slug));
+        let path =
+            crate::site::layout::url_path_of(&crate::site::layout::site::post_page(&post.slug));
         let published = rfc3339(post.published);
         #[derive(Serialize)]
         struct PostCtx<'a> {
@@ -413,7 +415,7 @@ impl Renderer<'_> {
             },
             comments_feed_url: self
                 .config
-                .url_for(&crate::layout::site::post_comments_feed(&post.slug)),
+                .url_for(&crate::site::layout::site::post_comments_feed(&post.slug)),
             form,
         };
         self.page("post.html", &post.title, &path, "post", extra)
@@ -427,8 +429,8 @@ impl Renderer<'_> {
         posts: &[&PostSummary],
         photos: &BTreeMap<String, PhotoInfo>,
     ) -> Result<String, TemplateError> {
-        let key = crate::layout::site::index_page(n);
-        let path = crate::layout::url_path_of(&key);
+        let key = crate::site::layout::site::index_page(n);
+        let path = crate::site::layout::url_path_of(&key);
         let teasers: Vec<TeaserCtx> =
             posts
                 .iter()
@@ -445,8 +447,8 @@ impl Renderer<'_> {
                 })
                 .collect();
         let page_url = |i: usize| {
-            self.href(&crate::layout::url_path_of(
-                &crate::layout::site::index_page(i),
+            self.href(&crate::site::layout::url_path_of(
+                &crate::site::layout::site::index_page(i),
             ))
         };
         #[derive(Serialize)]
@@ -495,14 +497,14 @@ impl Renderer<'_> {
                 }
             })
             .collect();
-        let feed_url = self.config.url_for(crate::layout::site::FEED);
+        let feed_url = self.config.url_for(crate::site::layout::site::FEED);
         let feed = minijinja::context! {
             title => self.config.title, url => feed_url.clone(), site_url => self.config.base_url, id => feed_url, updated => updated,
         };
         self.page(
             "feed.xml",
             &self.config.title,
-            crate::layout::site::FEED,
+            crate::site::layout::site::FEED,
             "feed",
             minijinja::context! { feed, entries },
         )
@@ -517,7 +519,7 @@ impl Renderer<'_> {
         let post_url = self.config.url_for(&format!("posts/{}/", post.slug));
         let feed_url = self
             .config
-            .url_for(&crate::layout::site::post_comments_feed(&post.slug));
+            .url_for(&crate::site::layout::site::post_comments_feed(&post.slug));
         let updated = comments
             .iter()
             .map(|c| c.created.as_str())
@@ -537,7 +539,7 @@ impl Renderer<'_> {
         let feed = minijinja::context! {
             title => format!("Comments on {}", post.title), url => feed_url.clone(), site_url => post_url, id => feed_url, updated => updated,
         };
-        let path = crate::layout::site::post_comments_feed(&post.slug);
+        let path = crate::site::layout::site::post_comments_feed(&post.slug);
         self.page(
             "comments.xml",
             &post.title,
@@ -557,8 +559,8 @@ impl Renderer<'_> {
             .first()
             .map(|p| p.updated.clone().unwrap_or_else(|| p.published.clone()));
         for n in 1..=index_pages.max(1) {
-            let loc = self.config.url_for(&crate::layout::url_path_of(
-                &crate::layout::site::index_page(n),
+            let loc = self.config.url_for(&crate::site::layout::url_path_of(
+                &crate::site::layout::site::index_page(n),
             ));
             urls.push(
                 minijinja::context! { loc, lastmod => if n == 1 { newest.clone() } else { None } },
@@ -574,7 +576,7 @@ impl Renderer<'_> {
         self.page(
             "sitemap.xml",
             "",
-            crate::layout::site::SITEMAP,
+            crate::site::layout::site::SITEMAP,
             "sitemap",
             minijinja::context! { urls },
         )
@@ -684,9 +686,9 @@ fn thread(comments: &[Comment]) -> Vec<CommentCtx> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::parse_post;
-    use crate::photos::Variant;
-    use crate::records::{Comment, CommentStatus};
+    use crate::comments::{Comment, CommentStatus};
+    use crate::site::content::parse_post;
+    use crate::site::photos::Variant;
 
     const EVIL: &str = "<script>alert(\"x\")</script>'&";
 

@@ -2,11 +2,10 @@
 //! Pure: bytes in, domain values or a [`ContentError`] naming the file and line out.
 
 use serde::{Deserialize, Serialize};
-use time::format_description::well_known::Rfc3339;
-use time::macros::format_description;
-use time::{Date, OffsetDateTime, PrimitiveDateTime, UtcOffset};
+use time::OffsetDateTime;
 
-use crate::layout;
+use crate::dates::parse_date;
+use crate::site::layout;
 
 /// A content file that cannot be used: names the file, and the line where known.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,7 +50,7 @@ struct FrontMatter {
     draft: bool,
 }
 
-/// A parsed post. `body_md` is kept as written; rendering happens in [`crate::render`].
+/// A parsed post. `body_md` is kept as written; rendering happens in [`crate::site::render`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Post {
     pub slug: String,
@@ -209,45 +208,8 @@ fn normalise_photo_key(p: &str) -> Option<String> {
     } else {
         format!("{}{p}", layout::content::PHOTOS)
     };
-    (crate::photos::is_photo_key(&key) && !key.split('/').any(|s| s == ".." || s.is_empty()))
+    (crate::site::photos::is_photo_key(&key) && !key.split('/').any(|s| s == ".." || s.is_empty()))
         .then_some(key)
-}
-
-/// Accepts `2010-07-21`, `2010-07-21 10:30`, `2010-07-21T10:30:00` (UTC) and RFC 3339.
-pub fn parse_date(s: &str) -> Result<OffsetDateTime, String> {
-    let s = s.trim();
-    if let Ok(t) = OffsetDateTime::parse(s, &Rfc3339) {
-        return Ok(t.to_offset(UtcOffset::UTC));
-    }
-    for fmt in [
-        format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
-        format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"),
-        format_description!("[year]-[month]-[day] [hour]:[minute]"),
-    ] {
-        if let Ok(t) = PrimitiveDateTime::parse(s, fmt) {
-            return Ok(t.assume_utc());
-        }
-    }
-    if let Ok(d) = Date::parse(s, format_description!("[year]-[month]-[day]")) {
-        return Ok(d.midnight().assume_utc());
-    }
-    Err(format!(
-        "date `{s}` is not a date: use YYYY-MM-DD, optionally with a time (2010-07-21T10:30:00Z)"
-    ))
-}
-
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    t.to_offset(UtcOffset::UTC)
-        .format(&Rfc3339)
-        .unwrap_or_default()
-}
-
-/// "21 July 2010", as the seed site prints dates.
-pub fn human_date(t: OffsetDateTime) -> String {
-    t.format(format_description!(
-        "[day padding:none] [month repr:long] [year]"
-    ))
-    .unwrap_or_default()
 }
 
 /// A quote for the banner, with attribution.
@@ -303,6 +265,7 @@ pub fn quote_for<'q>(quotes: &'q [Quote], page_path: &str) -> Option<&'q Quote> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dates::{human_date, rfc3339};
 
     const GOOD: &str = "---\ntitle: \"The Big Link-Up\"\ndate: 2010-07-21\nphoto: /photos/south-bank.jpg\ncaption: South Bank cultural campus.\ncredit: Olivia Hemingway\ntags: [events, schools]\n---\n\nBody *here*.\n";
 

@@ -1,0 +1,71 @@
+//! Every key in the single table, in one place: the chart in docs/architecture.md, as code.
+//! (Keys in the buckets are in [`crate::site::layout`].)
+//!
+//! | pk | sk | what |
+//! |---|---|---|
+//! | `POST#<slug>` | `COMMENT#<id>` | a comment or pingback; in `gsi1` under `COMMENTS#<status>` |
+//! | `RATE#<form>#<ip hash>` | `W#<window start>` | rate-limit counter |
+//! | `AUTHOR#<email hash>` | `APPROVED` | approved comments by an author |
+//! | `BODY#<text hash>` | `SEEN` | recent comment text (duplicates) |
+//! | `MODLINK#<nonce>` | `USED` | a used moderation link |
+//! | `SUPPORTER#<email hash>` | `PROFILE` / `SUPPRESSED` | a supporter; an erased address |
+//! | `TOKEN#<sha256>` | `TOKEN` | a confirmation token |
+//! | `MAILS#<email hash>` | `D#<day>` | sign-up mails sent to an address that day |
+
+/// Comments and pingbacks of a post.
+pub fn post_pk(slug: &str) -> String {
+    format!("POST#{slug}")
+}
+
+/// Comment ids are derived from what was submitted (see `comments::comment_id`), so the
+/// sort key is the id alone: the same form sent twice lands on the same key.
+pub fn comment_sk(id: &str) -> String {
+    format!("{COMMENT_SK_PREFIX}{id}")
+}
+
+pub const COMMENT_SK_PREFIX: &str = "COMMENT#";
+
+/// `gsi1pk` of comments with a status (`pending`, `approved`, `held`, `spam`).
+pub fn comments_by_status(status: &str) -> String {
+    format!("COMMENTS#{status}")
+}
+
+/// A rate-limit counter: one form, one client (keyed hash of the IP), one window.
+pub fn rate(scope: &str, ip_hash: &str, window: i64) -> (String, String) {
+    (format!("RATE#{scope}#{ip_hash}"), format!("W#{window}"))
+}
+
+/// How many of an author's comments a moderator approved.
+pub fn author_approved(email_hash: &str) -> (String, String) {
+    (format!("AUTHOR#{email_hash}"), "APPROVED".into())
+}
+
+/// Recent comment text, by keyed hash (the duplicate rule).
+pub fn body_seen(body_hash: &str) -> (String, String) {
+    (format!("BODY#{body_hash}"), "SEEN".into())
+}
+
+/// A used moderation link.
+pub fn modlink_used(nonce: &str) -> (String, String) {
+    (format!("MODLINK#{nonce}"), "USED".into())
+}
+
+/// A supporter's records, by keyed hash of the address.
+pub fn supporter_pk(email_hash: &str) -> String {
+    format!("SUPPORTER#{email_hash}")
+}
+pub const SUPPORTER_PROFILE_SK: &str = "PROFILE";
+pub const SUPPRESSED_SK: &str = "SUPPRESSED";
+/// `gsi1pk` of confirmed supporters.
+pub const CONFIRMED_SUPPORTERS: &str = "SUPPORTERS";
+
+/// A confirmation token, by its SHA-256.
+pub fn token_pk(token_hash: &str) -> String {
+    format!("TOKEN#{token_hash}")
+}
+pub const TOKEN_SK: &str = "TOKEN";
+
+/// Sign-up mails sent to an address on a day.
+pub fn mails_sent(email_hash: &str, day: i64) -> (String, String) {
+    (format!("MAILS#{email_hash}"), format!("D#{day}"))
+}
