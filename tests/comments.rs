@@ -15,11 +15,11 @@ use shared::adapters::aws::{
 use shared::adapters::captcha::HcaptchaVerifier;
 use shared::adapters::mail::SesMailer;
 use shared::comments::CommentStatus;
-use shared::http::guard::Guard;
 use shared::mail::ReadMail;
 use shared::ports::{BlobStore, Clock, FixedClock, ItemStore};
 use shared::signing::Signer;
-use shared::site::build::{Builder, Pages, Stores};
+use shared::site::build::{Builder, Pages};
+use shared::wiring::{Assembled, Parts};
 
 const CONTENT: &str = "campaign-content";
 const SITE: &str = "campaign-site";
@@ -36,9 +36,10 @@ struct World {
     signer: Signer,
     clock: Arc<FixedClock>,
     pages: Pages,
+    /// What every function here is built from (as `main.rs` builds it on AWS).
+    parts: Assembled,
     builder: Builder,
     site: Arc<dyn BlobStore>,
-    sdk: aws_config::SdkConfig,
 }
 
 async fn world() -> World {
@@ -64,71 +65,50 @@ async fn world() -> World {
     let clock = Arc::new(FixedClock::at(
         time::macros::datetime!(2026-11-20 10:00 UTC),
     ));
-    let builder = Builder::new(
-        Stores {
-            content: content.clone(),
-            site: site.clone(),
-            state: state.clone(),
-            records: records.clone(),
-        },
-        signer.clone(),
-        clock.clone(),
-    );
+    let parts = Assembled {
+        records: records.clone(),
+        content,
+        state,
+        site: site.clone(),
+        mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
+        captcha: Arc::new(HcaptchaVerifier::new(SECRET, None).unwrap()),
+        clock: clock.clone(),
+        signer: signer.clone(),
+        rate_limit: 100,
+        mail_from: FROM.into(),
+        moderator: MODERATOR.into(),
+    };
+    let builder = parts.builder().unwrap();
     builder.full_build().await.unwrap();
     World {
         moto_endpoint: moto.endpoint.clone(),
         _moto: moto,
-        pages: Pages {
-            content,
-            state,
-            records: records.clone(),
-            cache: Default::default(),
-        },
+        pages: parts.pages().unwrap(),
+        parts,
         records,
         signer,
         clock,
         builder,
         site,
-        sdk,
     }
 }
 
 impl World {
     fn submit_deps(&self, captcha_url: &str, rate_limit: u32) -> comment_submit::handler::Deps {
-        comment_submit::handler::Deps {
-            guard: Guard {
-                signer: self.signer.clone(),
-                records: self.records.clone(),
-                captcha: Arc::new(HcaptchaVerifier::new(SECRET, Some(captcha_url)).unwrap()),
-                clock: self.clock.clone(),
-                rate_limit,
-            },
-            pages: self.pages.clone(),
-            records: self.records.clone(),
-            clock: self.clock.clone(),
-        }
+        comment_submit::handler::Deps::build(&Assembled {
+            captcha: Arc::new(HcaptchaVerifier::new(SECRET, Some(captcha_url)).unwrap()),
+            rate_limit,
+            ..self.parts.clone()
+        })
+        .unwrap()
     }
 
     fn spam_deps(&self) -> spam_verify::handler::Deps {
-        spam_verify::handler::Deps {
-            records: self.records.clone(),
-            content: self.pages.content.clone(),
-            pages: self.pages.clone(),
-            mailer: Arc::new(SesMailer::new(ses_client(&self.sdk))),
-            signer: self.signer.clone(),
-            clock: self.clock.clone(),
-            mail_from: FROM.into(),
-            moderator: MODERATOR.into(),
-        }
+        spam_verify::handler::Deps::build(&self.parts).unwrap()
     }
 
     fn moderate_deps(&self) -> moderate::handler::Deps {
-        moderate::handler::Deps {
-            records: self.records.clone(),
-            pages: self.pages.clone(),
-            signer: self.signer.clone(),
-            clock: self.clock.clone(),
-        }
+        moderate::handler::Deps::build(&self.parts).unwrap()
     }
 
     /// The token of the post page, rendered a minute ago.

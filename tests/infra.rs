@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 // ---------------------------------------------------------------------------------------
 // What each adapter can do, in IAM actions. A function may be granted only actions of the
-// adapters its main.rs constructs.
+// adapters its main.rs builds (AwsParts records them).
 //
 // - S3BlobStore: get -> GetObject; md5 -> HeadObject, which IAM authorises as GetObject;
 //   put -> PutObject; delete -> DeleteObject; list / md5_all -> ListObjectsV2, authorised
@@ -38,7 +38,7 @@ use std::collections::{BTreeMap, BTreeSet};
 // ---------------------------------------------------------------------------------------
 const ADAPTERS: &[(&str, &[&str])] = &[
     (
-        "S3BlobStore::new",
+        "S3BlobStore",
         &[
             "s3:GetObject",
             "s3:PutObject",
@@ -47,7 +47,7 @@ const ADAPTERS: &[(&str, &[&str])] = &[
         ],
     ),
     (
-        "DynamoItemStore::new",
+        "DynamoItemStore",
         &[
             "dynamodb:GetItem",
             "dynamodb:PutItem",
@@ -56,7 +56,7 @@ const ADAPTERS: &[(&str, &[&str])] = &[
             "dynamodb:UpdateItem",
         ],
     ),
-    ("SesMailer::new", &["ses:SendEmail", "ses:SendRawEmail"]),
+    ("SesMailer", &["ses:SendEmail", "ses:SendRawEmail"]),
 ];
 
 // ---------------------------------------------------------------------------------------
@@ -329,35 +329,56 @@ fn crate_dir(name: &str) -> std::path::PathBuf {
 // Reading the code
 // ---------------------------------------------------------------------------------------
 
-/// Environment variables a function's main.rs reads through `shared::env::Env`.
-fn env_reads(main_rs: &str) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for call in ["env.require(\"", "env.get(\"", "env.get_or(\""] {
-        let mut rest = main_rs;
-        while let Some(i) = rest.find(call) {
-            rest = &rest[i + call.len()..];
-            let end = rest.find('"').unwrap();
-            out.insert(rest[..end].to_string());
-        }
+/// Every variable any function may read, with a well-formed value.
+const ALL_VARS: &[(&str, &str)] = &[
+    ("TABLE_NAME", "t"),
+    ("CONTENT_BUCKET", "c"),
+    ("SITE_BUCKET", "s"),
+    ("STATE_PREFIX", "_state/"),
+    (
+        "SIGNING_KEY",
+        "0101010101010101010101010101010101010101010101010101010101010101",
+    ),
+    (
+        "HCAPTCHA_SECRET",
+        "0x1111111111111111111111111111111111111111",
+    ),
+    ("HCAPTCHA_VERIFY_URL", "https://api.hcaptcha.com/siteverify"),
+    ("RATE_LIMIT", "5"),
+    ("MAIL_FROM", "site@example.org"),
+    ("MODERATOR_EMAIL", "mod@example.org"),
+];
+
+/// What a function's `main.rs` does at start-up, done here: the variables it asks its
+/// `Env` for, and the adapters it builds (`S3BlobStore`, `DynamoItemStore`, `SesMailer`).
+fn start_up(binary: &str) -> (BTreeSet<String>, BTreeSet<&'static str>) {
+    use shared::adapters::aws_parts::AwsParts;
+    use shared::wiring::Parts;
+    let env = shared::env::Env::from_pairs(ALL_VARS.iter().copied());
+    let parts = AwsParts::new(&env);
+    match binary {
+        "render" => drop(parts.builder().unwrap()),
+        "comment-submit" => drop(comment_submit::handler::Deps::build(&parts).unwrap()),
+        "spam-verify" => drop(spam_verify::handler::Deps::build(&parts).unwrap()),
+        "moderate" => drop(moderate::handler::Deps::build(&parts).unwrap()),
+        "signup" => drop(signup::Deps::build(&parts).unwrap()),
+        other => panic!("{other}: add how its main.rs builds its Deps to start_up()"),
     }
-    // Accessors with a fixed variable behind them (shared/src/env.rs).
-    for (call, var) in [
-        ("env.signer()", "SIGNING_KEY"),
-        ("env.captcha_secret()", "HCAPTCHA_SECRET"),
-        ("env.rate_limit()", "RATE_LIMIT"),
-    ] {
-        if main_rs.contains(call) {
-            out.insert(var.to_string());
-        }
-    }
-    out
+    (env.asked(), parts.built())
 }
 
+/// Environment variables a function reads at start-up through `shared::env::Env`.
+fn env_reads(binary: &str) -> BTreeSet<String> {
+    start_up(binary).0
+}
+
+/// Each main.rs is wiring only: it reads its configuration through `Env` and builds its
+/// parts through `AwsParts` (which `start_up` above does the same way).
 fn main_rs(name: &str) -> String {
     let text = std::fs::read_to_string(crate_dir(name).join("src/main.rs")).unwrap();
     assert!(
-        text.contains("Env::from_process()"),
-        "{name}: main.rs does not read its configuration through shared::env::Env"
+        text.contains("Env::from_process()") && text.contains("AwsParts::new(&env)"),
+        "{name}: main.rs does not build its parts through Env and AwsParts"
     );
     text
 }
@@ -515,7 +536,8 @@ fn cargo_lambda_metadata_agrees_with_the_template() {
                     .collect()
             })
             .unwrap_or_default();
-        for var in env_reads(&main_rs(&f.binary)) {
+        main_rs(&f.binary);
+        for var in env_reads(&f.binary) {
             assert!(
                 watch_env.contains(&var),
                 "{}: [package.metadata.lambda.watch] env_var lacks {var} (cargo lambda watch)",
@@ -549,7 +571,8 @@ fn environment<'a>(t: &'a Value, f: &Function<'a>) -> BTreeMap<String, &'a Value
 fn every_variable_a_function_reads_is_set_and_nothing_else() {
     let t = template();
     for f in functions(&t) {
-        let reads = env_reads(&main_rs(&f.binary));
+        main_rs(&f.binary);
+        let reads = env_reads(&f.binary);
         assert!(
             !reads.is_empty(),
             "{}: no Env reads found in main.rs",
@@ -1084,10 +1107,10 @@ fn every_permission_needed_is_granted_and_no_more() {
     let t = template();
     let needed = needed();
     for f in functions(&t) {
-        let main = main_rs(&f.binary);
+        let (reads, built) = start_up(&f.binary);
         let capable: BTreeSet<&str> = ADAPTERS
             .iter()
-            .filter(|(ctor, _)| main.contains(ctor))
+            .filter(|(adapter, _)| built.contains(adapter))
             .flat_map(|(_, actions)| actions.iter().copied())
             .collect();
         let want: BTreeSet<(String, String)> = needed
@@ -1119,7 +1142,6 @@ fn every_permission_needed_is_granted_and_no_more() {
         );
 
         // Resources belong to stores the function is configured with.
-        let reads = env_reads(&main);
         for (_, r) in &got {
             let var = match r.split('/').next().unwrap() {
                 "content" => "CONTENT_BUCKET",

@@ -553,7 +553,7 @@ async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
             "signup",
             (
                 256,
-                [form_env.clone(), vec![("SES_SENDER_ADDRESS", FROM.into())]].concat(),
+                [form_env.clone(), vec![("MAIL_FROM", FROM.into())]].concat(),
             ),
         ),
     ]);
@@ -774,7 +774,7 @@ fn form_functions_refuse_hcaptchas_test_secret_at_start_up() {
             .env("TABLE_NAME", TABLE)
             .env("CONTENT_BUCKET", CONTENT)
             .env("SIGNING_KEY", SIGNING_KEY)
-            .env("SES_SENDER_ADDRESS", FROM)
+            .env("MAIL_FROM", FROM)
             .env("HCAPTCHA_SECRET", shared::adapters::captcha::TEST_SECRET)
             .stdin(Stdio::null())
             .output()

@@ -18,8 +18,9 @@ use shared::mail::ReadMail;
 use shared::ports::{BlobStore, CaptchaVerifier, Clock, FixedClock, Item, ItemStore};
 use shared::signing::Signer;
 use shared::supporters::{email_hash, token_hash, Status, Supporter};
+use shared::wiring::Assembled;
 use signup::handler::handle;
-use signup::{Deps, Parts};
+use signup::Deps;
 
 const CONTENT: &str = "campaign-content";
 const TABLE: &str = "campaign-records";
@@ -32,14 +33,12 @@ const IP: &str = "198.51.100.23";
 
 struct World {
     moto: Moto,
-    sdk: aws_config::SdkConfig,
     records: Arc<dyn ItemStore>,
-    content: Arc<dyn BlobStore>,
-    state: Arc<dyn BlobStore>,
     signer: Signer,
     clock: Arc<FixedClock>,
     ddb: aws_sdk_dynamodb::Client,
     deps: Deps,
+    parts: Assembled,
     seen: Mutex<HashSet<String>>,
 }
 
@@ -68,23 +67,25 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
     let clock = Arc::new(FixedClock::at(
         time::macros::datetime!(2026-11-20 10:00 UTC),
     ));
+    let parts = Assembled {
+        records: records.clone(),
+        content: content.clone(),
+        state: state.clone(),
+        // The sign-up function never writes the site.
+        site: state.clone(),
+        mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
+        captcha,
+        clock: clock.clone(),
+        signer: signer.clone(),
+        rate_limit,
+        mail_from: FROM.into(),
+        moderator: FROM.into(),
+    };
     World {
-        deps: Deps::new(Parts {
-            records: records.clone(),
-            content: content.clone(),
-            state: state.clone(),
-            mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
-            captcha,
-            clock: clock.clone(),
-            signer: signer.clone(),
-            rate_limit,
-            from_address: FROM.into(),
-        }),
+        deps: Deps::build(&parts).unwrap(),
+        parts,
         moto,
-        sdk,
         records,
-        content,
-        state,
         signer,
         clock,
         ddb,
@@ -95,17 +96,12 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
 impl World {
     /// The function's dependencies with another captcha verifier or rate limit.
     fn deps_with(&self, captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> Deps {
-        Deps::new(Parts {
-            records: self.records.clone(),
-            content: self.content.clone(),
-            state: self.state.clone(),
-            mailer: Arc::new(SesMailer::new(ses_client(&self.sdk))),
+        Deps::build(&Assembled {
             captcha,
-            clock: self.clock.clone(),
-            signer: self.signer.clone(),
             rate_limit,
-            from_address: FROM.into(),
+            ..self.parts.clone()
         })
+        .unwrap()
     }
 
     async fn call(&self, req: Request) -> (u16, String, Response<Body>) {

@@ -1,23 +1,18 @@
-//! The embedded deployment: a content folder, and under `--data` the built site (`site/`),
-//! the builder's state (`state/`), the records database (`records/`, a fjall database), the outbox of
-//! mails (`outbox/`) and the local secrets (`secrets.json`, created on first run).
+//! The embedded deployment: the stores of [`shared::adapters::local`], every function built
+//! on them exactly as on AWS, and the local twin of the stream triggers.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rand::RngCore;
 use shared::adapters::captcha::TestKeyVerifier;
+use shared::adapters::local::LocalStores;
+pub use shared::adapters::local::{LocalError, LOCAL_MAIL_FROM, LOCAL_MODERATOR};
 use shared::adapters::mail::OutboxMailer;
 use shared::adapters::{FjallItemStore, FsBlobStore, ItemChange};
-use shared::http::guard::Guard;
-use shared::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer, SystemClock};
-use shared::signing::Signer;
-use shared::site::build::{Builder, Pages, Stores};
+use shared::ports::{CaptchaVerifier, Clock, ItemStore, SystemClock};
+use shared::site::build::Builder;
+use shared::wiring::Parts;
 use tokio::sync::broadcast::error::RecvError;
-
-/// Who local mail comes from and goes to (it lands in `<data>/outbox/`).
-pub const LOCAL_MAIL_FROM: &str = "site@localhost";
-pub const LOCAL_MODERATOR: &str = "moderator@localhost";
 
 /// Settings for a local run.
 #[derive(Clone)]
@@ -53,108 +48,25 @@ pub struct LocalSite {
     pub signup: Arc<signup::Deps>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum LocalError {
-    #[error("content folder {0} not found (it needs at least site.toml)")]
-    NoContent(PathBuf),
-    #[error("{0}: {1}")]
-    Io(PathBuf, std::io::Error),
-    #[error(transparent)]
-    Store(#[from] shared::ports::StoreError),
-    #[error("secrets.json: {0}")]
-    Secrets(String),
-}
-
 impl LocalSite {
     pub fn open(content: &Path, data: &Path) -> Result<Self, LocalError> {
         Self::open_with(content, data, LocalOptions::default())
     }
 
     pub fn open_with(content: &Path, data: &Path, opts: LocalOptions) -> Result<Self, LocalError> {
-        if !content.join("site.toml").is_file() {
-            return Err(LocalError::NoContent(content.to_path_buf()));
-        }
-        std::fs::create_dir_all(data).map_err(|e| LocalError::Io(data.to_path_buf(), e))?;
-        let content = Arc::new(FsBlobStore::new(
-            content
-                .canonicalize()
-                .map_err(|e| LocalError::Io(content.to_path_buf(), e))?,
-        ));
-        let site = Arc::new(FsBlobStore::new(data.join("site")));
-        let records = FjallItemStore::open(&data.join("records"))?;
-        let signer = local_signer(data)?;
-        let state: Arc<dyn BlobStore> = Arc::new(FsBlobStore::new(data.join("state")));
-        let items: Arc<dyn ItemStore> = Arc::new(records.clone());
-        let outbox = Arc::new(OutboxMailer::new(data.join("outbox")));
-        let clock = opts.clock.clone();
-        let builder = Arc::new(Builder::new(
-            Stores {
-                content: content.clone(),
-                site: site.clone(),
-                state: state.clone(),
-                records: items.clone(),
-            },
-            signer.clone(),
-            clock.clone(),
-        ));
-        let pages = Pages {
-            content: content.clone(),
-            state,
-            records: items.clone(),
-            cache: Default::default(),
-        };
-        let guard = || Guard {
-            signer: signer.clone(),
-            records: items.clone(),
-            captcha: opts.captcha.clone(),
-            clock: clock.clone(),
-            rate_limit: opts.rate_limit,
-        };
-        let comments = Arc::new(comment_submit::handler::Deps {
-            guard: guard(),
-            pages: pages.clone(),
-            records: items.clone(),
-            clock: clock.clone(),
-        });
-        let moderate = Arc::new(moderate::handler::Deps {
-            records: items.clone(),
-            pages: pages.clone(),
-            signer: signer.clone(),
-            clock: clock.clone(),
-        });
-        let mailer: Arc<dyn Mailer> = outbox.clone();
-        let signup = Arc::new(signup::Deps::new(signup::Parts {
-            records: items.clone(),
-            content: content.clone(),
-            state: pages.state.clone(),
-            mailer: mailer.clone(),
-            captcha: opts.captcha.clone(),
-            clock: clock.clone(),
-            signer: signer.clone(),
-            rate_limit: opts.rate_limit,
-            from_address: LOCAL_MAIL_FROM.into(),
-        }));
-        let spam = Arc::new(spam_verify::handler::Deps {
-            records: items.clone(),
-            content: content.clone(),
-            pages,
-            mailer,
-            signer,
-            clock,
-            mail_from: LOCAL_MAIL_FROM.into(),
-            moderator: LOCAL_MODERATOR.into(),
-        });
+        let stores = LocalStores::open(content, data)?;
+        let parts = stores.assemble(opts.captcha, opts.clock, opts.rate_limit);
         Ok(Self {
-            content,
-            site,
-            records,
-            builder,
+            builder: Arc::new(parts.builder()?),
+            comments: Arc::new(comment_submit::handler::Deps::build(&parts)?),
+            moderate: Arc::new(moderate::handler::Deps::build(&parts)?),
+            spam: Arc::new(spam_verify::handler::Deps::build(&parts)?),
+            signup: Arc::new(signup::Deps::build(&parts)?),
+            content: stores.content,
+            site: stores.site,
+            records: stores.records,
             data: data.to_path_buf(),
-            outbox,
-            comments,
-            moderate,
-            spam,
-            signup,
+            outbox: stores.outbox,
         })
     }
 
@@ -285,39 +197,4 @@ pub fn without_transparent_huge_pages() {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
-}
-
-/// The local signing key: random, made on first run, kept in `<data>/secrets.json` (0600).
-fn local_signer(data: &Path) -> Result<Signer, LocalError> {
-    let path = data.join("secrets.json");
-    let key_hex = match std::fs::read_to_string(&path) {
-        Ok(text) => {
-            let v: serde_json::Value =
-                serde_json::from_str(&text).map_err(|e| LocalError::Secrets(e.to_string()))?;
-            v["signing_key"]
-                .as_str()
-                .ok_or_else(|| LocalError::Secrets("no signing_key".into()))?
-                .to_string()
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut key);
-            let key_hex = hex::encode(key);
-            let body = serde_json::json!({ "signing_key": key_hex }).to_string();
-            write_private(&path, body.as_bytes()).map_err(|e| LocalError::Io(path.clone(), e))?;
-            key_hex
-        }
-        Err(e) => return Err(LocalError::Io(path, e)),
-    };
-    let key = hex::decode(key_hex.trim()).map_err(|e| LocalError::Secrets(e.to_string()))?;
-    Signer::new(&key).map_err(LocalError::Secrets)
-}
-
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path)?.write_all(bytes)
 }

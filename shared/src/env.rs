@@ -12,16 +12,19 @@ pub enum EnvError {
     Invalid(String, String),
 }
 
-/// A snapshot of the environment (tests build one from pairs).
-#[derive(Debug, Clone, Default)]
+/// A snapshot of the environment (tests build one from pairs). It remembers every name it
+/// was asked for, so a test can hold what a function reads against what its template sets.
+#[derive(Debug, Default)]
 pub struct Env {
     vars: std::collections::HashMap<String, String>,
+    asked: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl Env {
     pub fn from_process() -> Result<Self, EnvError> {
         Ok(Self {
             vars: std::env::vars().collect(),
+            ..Default::default()
         })
     }
 
@@ -31,10 +34,20 @@ impl Env {
                 .into_iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            ..Default::default()
         }
     }
 
+    /// Every variable asked for so far, set or not.
+    pub fn asked(&self) -> std::collections::BTreeSet<String> {
+        self.asked.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
+        self.asked
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_string());
         self.vars
             .get(name)
             .map(String::as_str)

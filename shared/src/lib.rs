@@ -29,3 +29,4 @@ pub mod signing;
 pub mod site;
 pub mod supporters;
 pub mod telemetry;
+pub mod wiring;

@@ -53,7 +53,7 @@ def main():
         "AWS_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
         "TABLE_NAME": "t", "CONTENT_BUCKET": "c", "SITE_BUCKET": "s", "STATE_PREFIX": "_state/",
         "SIGNING_KEY": "ab" * 32, "HCAPTCHA_SECRET": "0x" + "1" * 40, "RATE_LIMIT": "5",
-        "MAIL_FROM": "site@example.org", "MODERATOR_EMAIL": "mod@example.org", "SES_SENDER_ADDRESS": "site@example.org",
+        "MAIL_FROM": "site@example.org", "MODERATOR_EMAIL": "mod@example.org", 
         "RUST_LOG": "warn",
     })
     names = ["hello-lambda"] + FUNCTIONS

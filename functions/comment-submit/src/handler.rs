@@ -12,12 +12,14 @@ use std::sync::Arc;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::comments::{self, FieldErrors};
+use shared::env::EnvError;
 use shared::http::guard::{Guard, Refusal};
 use shared::http::web::{self, FormData};
 use shared::ports::{Clock, ItemStore};
 use shared::site::build::Pages;
 use shared::site::content::Post;
 use shared::site::render::FormState;
+use shared::wiring::Parts;
 use tracing::{info, warn};
 
 pub struct Deps {
@@ -25,6 +27,17 @@ pub struct Deps {
     pub pages: Pages,
     pub records: Arc<dyn ItemStore>,
     pub clock: Arc<dyn Clock>,
+}
+
+impl Deps {
+    pub fn build(parts: &dyn Parts) -> Result<Self, EnvError> {
+        Ok(Self {
+            guard: parts.guard()?,
+            pages: parts.pages()?,
+            records: parts.records()?,
+            clock: parts.clock(),
+        })
+    }
 }
 
 /// The fields a visitor typed, kept when the form is shown again.

@@ -7,11 +7,13 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::comments;
 use shared::comments::moderation::{self, Outcome};
+use shared::env::EnvError;
 use shared::http::web;
 use shared::ports::{Clock, ItemStore};
 use shared::signing::Signer;
 use shared::site::build::Pages;
 use shared::site::render::{HiddenField, Message, MessageAction};
+use shared::wiring::Parts;
 use tracing::{info, warn};
 
 pub struct Deps {
@@ -19,6 +21,17 @@ pub struct Deps {
     pub pages: Pages,
     pub signer: Signer,
     pub clock: Arc<dyn Clock>,
+}
+
+impl Deps {
+    pub fn build(parts: &dyn Parts) -> Result<Self, EnvError> {
+        Ok(Self {
+            records: parts.records()?,
+            pages: parts.pages()?,
+            signer: parts.signer()?,
+            clock: parts.clock(),
+        })
+    }
 }
 
 async fn page(

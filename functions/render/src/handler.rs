@@ -129,6 +129,17 @@ pub async fn handle(builder: &Builder, payload: Value) -> Result<BuildReport, Re
     Ok(report)
 }
 
+/// One invocation as the Lambda runtime delivers it: the report, as JSON, is the answer.
+pub async fn on_invocation(builder: &Builder, payload: Value) -> Result<Value, RenderError> {
+    let report = handle(builder, payload).await?;
+    Ok(serde_json::json!({
+        "written": report.written.len(),
+        "deleted": report.deleted.len(),
+        "unchanged": report.unchanged,
+        "errors": report.errors,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
+use shared::env::EnvError;
 use shared::http::guard::Guard;
-use shared::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer};
+use shared::ports::{Clock, ItemStore, Mailer};
 use shared::signing::Signer;
 use shared::site::build::Pages;
+use shared::wiring::Parts;
 
 pub mod handler;
 
@@ -25,41 +27,16 @@ pub struct Deps {
     pub from_address: String,
 }
 
-/// The parts [`Deps`] is made of: the same on AWS (`main.rs`) and in the local server.
-pub struct Parts {
-    pub records: Arc<dyn ItemStore>,
-    pub content: Arc<dyn BlobStore>,
-    pub state: Arc<dyn BlobStore>,
-    pub mailer: Arc<dyn Mailer>,
-    pub captcha: Arc<dyn CaptchaVerifier>,
-    pub clock: Arc<dyn Clock>,
-    pub signer: Signer,
-    /// Sign-ups per client IP per ten minutes (0: no limit).
-    pub rate_limit: u32,
-    pub from_address: String,
-}
-
 impl Deps {
-    pub fn new(p: Parts) -> Self {
-        Deps {
-            guard: Guard {
-                signer: p.signer.clone(),
-                records: p.records.clone(),
-                captcha: p.captcha,
-                clock: p.clock.clone(),
-                rate_limit: p.rate_limit,
-            },
-            pages: Pages {
-                content: p.content,
-                state: p.state,
-                records: p.records.clone(),
-                cache: Default::default(),
-            },
-            records: p.records,
-            mailer: p.mailer,
-            clock: p.clock,
-            signer: p.signer,
-            from_address: p.from_address,
-        }
+    pub fn build(parts: &dyn Parts) -> Result<Self, EnvError> {
+        Ok(Deps {
+            guard: parts.guard()?,
+            pages: parts.pages()?,
+            records: parts.records()?,
+            mailer: parts.mailer()?,
+            clock: parts.clock(),
+            signer: parts.signer()?,
+            from_address: parts.mail_from()?,
+        })
     }
 }

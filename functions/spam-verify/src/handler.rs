@@ -12,10 +12,12 @@ use shared::comments;
 use shared::comments::moderation::{self, Action};
 use shared::comments::spam::{self, Blocklist, History, Submission};
 use shared::comments::{Comment, CommentStatus};
+use shared::env::EnvError;
 use shared::mail::Mail;
 use shared::ports::{BlobStore, Clock, ItemChange, ItemStore, Mailer, StoreError};
 use shared::signing::Signer;
 use shared::site::build::Pages;
+use shared::wiring::Parts;
 use tracing::{info, warn};
 
 pub struct Deps {
@@ -28,6 +30,21 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub mail_from: String,
     pub moderator: String,
+}
+
+impl Deps {
+    pub fn build(parts: &dyn Parts) -> Result<Self, EnvError> {
+        Ok(Self {
+            records: parts.records()?,
+            content: parts.content()?,
+            pages: parts.pages()?,
+            mailer: parts.mailer()?,
+            signer: parts.signer()?,
+            clock: parts.clock(),
+            mail_from: parts.mail_from()?,
+            moderator: parts.moderator()?,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

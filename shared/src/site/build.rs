@@ -1289,6 +1289,19 @@ impl<T: Clone> Fresh<T> {
 }
 
 impl Pages {
+    pub fn new(
+        content: Arc<dyn BlobStore>,
+        state: Arc<dyn BlobStore>,
+        records: Arc<dyn ItemStore>,
+    ) -> Self {
+        Self {
+            content,
+            state,
+            records,
+            cache: Default::default(),
+        }
+    }
+
     /// A published post, if there is one with this slug.
     pub async fn post(&self, slug: &str) -> Result<Option<Arc<Post>>, BuildError> {
         if !layout::is_valid_slug(slug) {

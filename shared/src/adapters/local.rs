@@ -1,0 +1,123 @@
+//! A deployment on one machine: the content folder, and under the data folder the built
+//! site (`site/`), the builder's state (`state/`), the records database (`records/`, fjall),
+//! the outbox of mails (`outbox/`) and the local secrets (`secrets.json`, made on first run).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::RngCore;
+
+use super::fjall_items::FjallItemStore;
+use super::fs_blob::FsBlobStore;
+use super::mail::OutboxMailer;
+use crate::ports::{CaptchaVerifier, Clock, StoreError};
+use crate::signing::Signer;
+use crate::wiring::Assembled;
+
+/// Who local mail comes from and goes to (it lands in `<data>/outbox/`).
+pub const LOCAL_MAIL_FROM: &str = "site@localhost";
+pub const LOCAL_MODERATOR: &str = "moderator@localhost";
+
+#[derive(Debug, thiserror::Error)]
+pub enum LocalError {
+    #[error("content folder {0} not found (it needs at least site.toml)")]
+    NoContent(PathBuf),
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("secrets.json: {0}")]
+    Secrets(String),
+    #[error(transparent)]
+    Config(#[from] crate::env::EnvError),
+}
+
+/// The local stores, by their concrete types (the server also watches the content folder,
+/// reads the outbox and subscribes to the records' change feed).
+#[derive(Clone)]
+pub struct LocalStores {
+    pub content: Arc<FsBlobStore>,
+    pub site: Arc<FsBlobStore>,
+    pub state: Arc<FsBlobStore>,
+    pub records: FjallItemStore,
+    pub outbox: Arc<OutboxMailer>,
+    pub signer: Signer,
+}
+
+impl LocalStores {
+    pub fn open(content: &Path, data: &Path) -> Result<Self, LocalError> {
+        if !content.join("site.toml").is_file() {
+            return Err(LocalError::NoContent(content.to_path_buf()));
+        }
+        std::fs::create_dir_all(data).map_err(|e| LocalError::Io(data.to_path_buf(), e))?;
+        let content = content
+            .canonicalize()
+            .map_err(|e| LocalError::Io(content.to_path_buf(), e))?;
+        Ok(Self {
+            content: Arc::new(FsBlobStore::new(content)),
+            site: Arc::new(FsBlobStore::new(data.join("site"))),
+            state: Arc::new(FsBlobStore::new(data.join("state"))),
+            records: FjallItemStore::open(&data.join("records"))?,
+            outbox: Arc::new(OutboxMailer::new(data.join("outbox"))),
+            signer: local_signer(data)?,
+        })
+    }
+
+    /// The parts every function is built from, with the captcha, clock and rate limit a
+    /// local run chose.
+    pub fn assemble(
+        &self,
+        captcha: Arc<dyn CaptchaVerifier>,
+        clock: Arc<dyn Clock>,
+        rate_limit: u32,
+    ) -> Assembled {
+        Assembled {
+            records: Arc::new(self.records.clone()),
+            content: self.content.clone(),
+            state: self.state.clone(),
+            site: self.site.clone(),
+            mailer: self.outbox.clone(),
+            captcha,
+            clock,
+            signer: self.signer.clone(),
+            rate_limit,
+            mail_from: LOCAL_MAIL_FROM.into(),
+            moderator: LOCAL_MODERATOR.into(),
+        }
+    }
+}
+
+/// The local signing key: random, made on first run, kept in `<data>/secrets.json` (0600).
+fn local_signer(data: &Path) -> Result<Signer, LocalError> {
+    let path = data.join("secrets.json");
+    let key_hex = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let v: serde_json::Value =
+                serde_json::from_str(&text).map_err(|e| LocalError::Secrets(e.to_string()))?;
+            v["signing_key"]
+                .as_str()
+                .ok_or_else(|| LocalError::Secrets("no signing_key".into()))?
+                .to_string()
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut key = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut key);
+            let key_hex = hex::encode(key);
+            let body = serde_json::json!({ "signing_key": key_hex }).to_string();
+            write_private(&path, body.as_bytes()).map_err(|e| LocalError::Io(path.clone(), e))?;
+            key_hex
+        }
+        Err(e) => return Err(LocalError::Io(path, e)),
+    };
+    let key = hex::decode(key_hex.trim()).map_err(|e| LocalError::Secrets(e.to_string()))?;
+    Signer::new(&key).map_err(LocalError::Secrets)
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)?.write_all(bytes)
+}
