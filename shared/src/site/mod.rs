@@ -5,5 +5,6 @@ pub mod build;
 pub mod config;
 pub mod content;
 pub mod layout;
+pub mod pages;
 pub mod photos;
 pub mod render;

@@ -1,0 +1,159 @@
+//! Pages the form functions render on request (a post page re-shown with the visitor's
+//! input and errors, the sign-up form, message pages), with the builder's theme and data,
+//! and what they keep between requests.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::comments::approved_comments;
+use crate::ports::{BlobStore, ItemStore};
+use crate::site::build::{read_state, BuildError, PhotoIndex, SiteContext};
+use crate::site::config::SiteConfig;
+use crate::site::content::{parse_post, Post};
+use crate::site::layout::{self};
+
+/// Pages the form functions render on request: a post page re-shown with the visitor's
+/// input and errors, the sign-up form, message pages. Same theme and data as the builder.
+#[derive(Clone)]
+pub struct Pages {
+    pub content: Arc<dyn BlobStore>,
+    pub state: Arc<dyn BlobStore>,
+    pub records: Arc<dyn ItemStore>,
+    /// `site.toml` and the posts commented on, kept for [`KEEP_FOR`]: every accepted form
+    /// post needs the site's addresses and its post, and a read of the content store (an S3
+    /// GET, tens of milliseconds on Lambda) per request is waste.
+    pub cache: PagesCache,
+}
+
+/// How long a form function trusts its copy of `site.toml` or of a post. A post deleted or
+/// made a draft may take comments for this long; they stay pending and are never shown.
+pub const KEEP_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// What [`Pages`] keeps, and since when; shared by clones of [`Pages`].
+#[derive(Clone, Default)]
+pub struct PagesCache(Arc<std::sync::Mutex<Kept>>);
+
+#[derive(Default)]
+struct Kept {
+    config: Option<Fresh<SiteConfig>>,
+    /// Config, quotes and compiled theme, for the pages these functions render.
+    context: Option<Fresh<Arc<SiteContext>>>,
+    /// Published posts only: a slug with no post is asked again each time.
+    posts: HashMap<String, Fresh<Arc<Post>>>,
+}
+
+/// A value and when it was read; good for [`KEEP_FOR`].
+struct Fresh<T>(std::time::Instant, T);
+
+impl<T: Clone> Fresh<T> {
+    fn new(value: T) -> Self {
+        Self(std::time::Instant::now(), value)
+    }
+
+    fn get(&self) -> Option<T> {
+        (self.0.elapsed() < KEEP_FOR).then(|| self.1.clone())
+    }
+}
+
+impl Pages {
+    pub fn new(
+        content: Arc<dyn BlobStore>,
+        state: Arc<dyn BlobStore>,
+        records: Arc<dyn ItemStore>,
+    ) -> Self {
+        Self {
+            content,
+            state,
+            records,
+            cache: Default::default(),
+        }
+    }
+
+    /// A published post, if there is one with this slug.
+    pub async fn post(&self, slug: &str) -> Result<Option<Arc<Post>>, BuildError> {
+        if !layout::is_valid_slug(slug) {
+            return Ok(None);
+        }
+        if let Some(post) = self.kept().posts.get(slug).and_then(Fresh::get) {
+            return Ok(Some(post));
+        }
+        let key = format!("{}{slug}.md", layout::content::POSTS);
+        let Some(bytes) = self.content.get(&key).await? else {
+            return Ok(None);
+        };
+        let Some(post) = parse_post(&key, &bytes).ok().filter(|p| !p.draft) else {
+            return Ok(None);
+        };
+        let post = Arc::new(post);
+        self.kept()
+            .posts
+            .insert(slug.to_string(), Fresh::new(post.clone()));
+        Ok(Some(post))
+    }
+
+    /// The post page with the comment form re-shown (errors beside fields, text kept).
+    pub async fn post_with_form(
+        &self,
+        post: &Post,
+        token: &str,
+        form: &crate::site::render::FormState,
+    ) -> Result<String, BuildError> {
+        let ctx = self.context().await?;
+        let photos: PhotoIndex = read_state(self.state.as_ref(), layout::state::PHOTO_INDEX)
+            .await?
+            .unwrap_or_default();
+        let comments = approved_comments(self.records.as_ref(), &post.slug).await?;
+        let photo = post.photo.as_ref().and_then(|k| photos.photos.get(k));
+        Ok(ctx
+            .api_renderer()
+            .post_page(post, photo, &comments, token, Some(form))?)
+    }
+
+    pub async fn signup_with_form(
+        &self,
+        token: &str,
+        form: &crate::site::render::FormState,
+    ) -> Result<String, BuildError> {
+        let ctx = self.context().await?;
+        Ok(ctx.api_renderer().signup_page(token, Some(form))?)
+    }
+
+    pub async fn message(
+        &self,
+        path: &str,
+        message: &crate::site::render::Message,
+    ) -> Result<String, BuildError> {
+        let ctx = self.context().await?;
+        Ok(ctx.api_renderer().message_page(path, message)?)
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
+        self.cache.0.lock().expect("pages cache")
+    }
+
+    /// Config, quotes and theme, kept for [`KEEP_FOR`]: reading them is several content
+    /// reads and compiling the templates.
+    async fn context(&self) -> Result<Arc<SiteContext>, BuildError> {
+        if let Some(ctx) = self.kept().context.as_ref().and_then(Fresh::get) {
+            return Ok(ctx);
+        }
+        let ctx = Arc::new(SiteContext::load(self.content.as_ref()).await?);
+        self.kept().context = Some(Fresh::new(ctx.clone()));
+        Ok(ctx)
+    }
+
+    /// The site configuration (for URLs in mails and redirects).
+    pub async fn config(&self) -> Result<SiteConfig, BuildError> {
+        if let Some(cfg) = self.kept().config.as_ref().and_then(Fresh::get) {
+            return Ok(cfg);
+        }
+        let bytes = self
+            .content
+            .get(layout::content::CONFIG)
+            .await?
+            .ok_or(BuildError::Missing(layout::content::CONFIG))?;
+        let cfg = SiteConfig::parse(&String::from_utf8_lossy(&bytes))?;
+        self.kept().config = Some(Fresh::new(cfg.clone()));
+        Ok(cfg)
+    }
+}
