@@ -72,12 +72,7 @@ fn route(method: &http::Method, path: &str) -> Option<Route> {
     if path == "/moderate" {
         return Some(Route::Moderate);
     }
-    // The sign-up function's routes (the static sign-up page itself is `GET /signup/`).
-    let signup_route = matches!(
-        path,
-        "/signup/confirm" | "/unsubscribe" | "/signup/remove" | "/signup/my-data"
-    ) || (path == "/signup" && method == http::Method::POST);
-    if signup_route {
+    if signup::handler::Route::serves(method, path) {
         return Some(Route::Signup);
     }
     None

@@ -1,0 +1,359 @@
+//! Routes (API Gateway HTTP API, or the local server at the same paths):
+//!
+//! | Route | What |
+//! |---|---|
+//! | `POST /signup` | the sign-up form (urlencoded or JSON): validate, guard, store pending, mail a link |
+//! | `GET /signup/confirm?token=` | a page with a "Confirm" button; changes nothing (mail scanners follow links) |
+//! | `POST /signup/confirm` | confirms (`token` in the form or the query) |
+//! | `GET /unsubscribe?token=` | the manage page: stop the newsletter, or remove me entirely |
+//! | `POST /unsubscribe?token=` | RFC 8058 one-click (`List-Unsubscribe=One-Click`) and the page's button: stop the newsletter at once (an unconfirmed sign-up is cancelled instead) |
+//! | `POST /signup/remove` | erase the supporter, keep only the keyed hash |
+//! | `GET /signup/my-data?token=` | a page with an "Email me my details" button |
+//! | `POST /signup/my-data` | mail the supporter's data as JSON to the confirmed address (`token`, or `email` with the captcha) |
+//!
+//! Every route answers a page for browsers and JSON when the caller sends or asks for JSON.
+//! Nothing here returns an error to the runtime: failures become responses.
+//! Responses and logs never carry an address or an IP (only keyed hashes are logged); the
+//! one exception is the sign-up form re-shown, with the visitor's own text, to the visitor.
+
+use std::collections::{BTreeMap, HashMap};
+
+use http::Method;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde_json::{json, Value};
+use shared::http::guard::Refusal;
+use shared::http::web::{self, FormData};
+use shared::mail::Mail;
+use shared::ports::StoreError;
+use shared::site::config::SiteConfig;
+use shared::site::render::{FormState, HiddenField, Message, MessageAction};
+use shared::supporters::{self as sup, ManageLookup, Registration, Status, TokenProblem};
+
+pub use crate::Deps;
+
+mod confirm;
+mod my_data;
+mod signup;
+mod unsubscribe;
+
+/// The form name the sign-up page's token is made for.
+pub const FORM_NAME: &str = "signup";
+/// Where message pages say they are (canonical URL, quote banner).
+const PAGE_PATH: &str = "signup/";
+
+/// The function's routes: one table, used here and by the local server to send it the
+/// same requests API Gateway would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    Signup,
+    Confirm,
+    Unsubscribe,
+    Remove,
+    MyData,
+}
+
+impl Route {
+    /// Every route, with its path and the methods it answers.
+    pub const ALL: [(Route, &'static str, &'static [Method]); 5] = [
+        (Route::Signup, "/signup", &[Method::POST]),
+        (
+            Route::Confirm,
+            "/signup/confirm",
+            &[Method::GET, Method::POST],
+        ),
+        (
+            Route::Unsubscribe,
+            "/unsubscribe",
+            &[Method::GET, Method::POST],
+        ),
+        (Route::Remove, "/signup/remove", &[Method::POST]),
+        (
+            Route::MyData,
+            "/signup/my-data",
+            &[Method::GET, Method::POST],
+        ),
+    ];
+
+    /// The route at `path` (no trailing slash), whatever the method.
+    pub fn at(path: &str) -> Option<(Route, &'static [Method])> {
+        Self::ALL
+            .iter()
+            .find(|(_, p, _)| *p == path)
+            .map(|(r, _, methods)| (*r, *methods))
+    }
+
+    /// Does this function answer `method` at `path`? (`GET /signup/` is the static page.)
+    pub fn serves(method: &Method, path: &str) -> bool {
+        let path = path.trim_end_matches('/');
+        Self::at(path).is_some_and(|(_, methods)| methods.contains(method) || path != "/signup")
+    }
+}
+
+pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
+    let path = route_path(&req);
+    let cx = Cx {
+        deps,
+        json: web::wants_json(&req),
+    };
+    let Some((route, methods)) = Route::at(&path) else {
+        return cx.error_text(404, "not-found", "There is nothing at this address.");
+    };
+    match (route, req.method().clone()) {
+        (Route::Signup, Method::POST) => cx.signup(&req).await,
+        (Route::Confirm, Method::GET) => cx.confirm_page(&req).await,
+        (Route::Confirm, Method::POST) => cx.confirm(&req).await,
+        (Route::Unsubscribe, Method::GET) => cx.manage_page(&req).await,
+        (Route::Unsubscribe, Method::POST) => cx.unsubscribe(&req).await,
+        (Route::Remove, Method::POST) => cx.remove(&req).await,
+        (Route::MyData, Method::GET) => cx.my_data_page(&req).await,
+        (Route::MyData, Method::POST) => cx.my_data(&req).await,
+        _ => cx.not_allowed(methods),
+    }
+}
+
+/// The route's path: the raw path API Gateway matched (without a stage prefix), else the
+/// URI's path (the local server); no trailing slash.
+fn route_path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    let p = if raw.is_empty() {
+        req.uri().path()
+    } else {
+        raw
+    };
+    let p = p.trim_end_matches('/');
+    if p.is_empty() {
+        "/".into()
+    } else {
+        p.to_string()
+    }
+}
+
+/// The token of a link: from the form, else from the query string.
+fn token_of(req: &Request, form: Option<&FormData>) -> String {
+    form.map(|f| f.get("token").trim().to_string())
+        .filter(|t| !t.is_empty())
+        .or_else(|| web::query_param(req, "token"))
+        .unwrap_or_default()
+}
+
+fn refusal_code(r: &Refusal) -> &'static str {
+    match r {
+        Refusal::Honeypot => "honeypot",
+        Refusal::Token(_) => "form-token",
+        Refusal::RateLimited => "rate-limited",
+        Refusal::CaptchaRejected => "captcha",
+        Refusal::CaptchaUnavailable => "captcha-unavailable",
+        Refusal::Store(_) => "unavailable",
+    }
+}
+
+struct Cx<'a> {
+    deps: &'a Deps,
+    json: bool,
+}
+
+/// A message page (or its JSON) ready to send.
+struct Page {
+    status: u16,
+    code: &'static str,
+    message: Message,
+}
+
+impl Page {
+    pub(super) fn new(
+        status: u16,
+        code: &'static str,
+        heading: &str,
+        body: impl Into<String>,
+    ) -> Self {
+        Page {
+            status,
+            code,
+            message: Message {
+                heading: heading.into(),
+                body: body.into(),
+                action: None,
+            },
+        }
+    }
+
+    /// A button that posts `token` to `url`.
+    pub(super) fn post_button(mut self, url: String, label: &str, token: &str) -> Self {
+        self.message.action = Some(MessageAction {
+            url,
+            label: label.into(),
+            method: "post",
+            fields: vec![HiddenField {
+                name: "token".into(),
+                value: token.into(),
+            }],
+        });
+        self
+    }
+
+    pub(super) fn link(mut self, url: String, label: &str) -> Self {
+        self.message.action = Some(MessageAction {
+            url,
+            label: label.into(),
+            method: "get",
+            fields: vec![],
+        });
+        self
+    }
+}
+
+/// Stop handling a request with this response.
+type Flow<T> = Result<T, Response<Body>>;
+
+impl Cx<'_> {
+    // ---- responses -------------------------------------------------------------------
+
+    pub(super) async fn page(&self, p: Page) -> Response<Body> {
+        if self.json {
+            let key = if p.status >= 400 { "error" } else { "status" };
+            let mut v = json!({ key: p.code, "message": p.message.body });
+            if let Some(a) = &p.message.action {
+                v["action"] = json!({
+                    "label": a.label,
+                    "method": a.method.to_ascii_uppercase(),
+                    "url": a.url,
+                    "fields": a.fields.iter().map(|f| (f.name.clone(), Value::from(f.value.clone()))).collect::<serde_json::Map<_, _>>(),
+                });
+            }
+            return web::json(p.status, &v);
+        }
+        match self.deps.pages.message(PAGE_PATH, &p.message).await {
+            Ok(html) => web::html(p.status, html),
+            Err(e) => {
+                tracing::error!(error = %e, "message page could not be rendered");
+                web::text(
+                    p.status,
+                    &format!("{}\n\n{}", p.message.heading, p.message.body),
+                )
+            }
+        }
+    }
+
+    pub(super) fn error_text(&self, status: u16, code: &str, msg: &str) -> Response<Body> {
+        if self.json {
+            web::json(status, &json!({ "error": code, "message": msg }))
+        } else {
+            web::text(status, msg)
+        }
+    }
+
+    pub(super) fn not_allowed(&self, allowed: &[Method]) -> Response<Body> {
+        let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
+        let mut r = self.error_text(
+            405,
+            "method-not-allowed",
+            "That method is not allowed here.",
+        );
+        r.headers_mut().insert(
+            "allow",
+            http::HeaderValue::from_str(&allow.join(", "))
+                .unwrap_or_else(|_| http::HeaderValue::from_static("POST")),
+        );
+        r
+    }
+
+    pub(super) fn unavailable(&self, e: &StoreError) -> Response<Body> {
+        tracing::error!(error = %e, "records store failed");
+        self.error_text(
+            503,
+            "unavailable",
+            "We could not complete that just now; please try again in a few minutes.",
+        )
+    }
+
+    /// The sign-up form again, errors beside fields, the visitor's text kept.
+    pub(super) async fn signup_form(
+        &self,
+        status: u16,
+        code: &str,
+        notice: &str,
+        errors: BTreeMap<String, String>,
+        values: HashMap<String, String>,
+        sent_token: &str,
+    ) -> Response<Body> {
+        if self.json {
+            return web::json(
+                status,
+                &json!({ "error": code, "message": notice, "errors": errors }),
+            );
+        }
+        let token =
+            self.deps
+                .signer
+                .token_for_reshown_form(FORM_NAME, sent_token, self.deps.clock.now());
+        let state = FormState {
+            errors: errors.into_iter().collect(),
+            values,
+            notice: Some(notice.to_string()),
+        };
+        match self.deps.pages.signup_with_form(&token, &state).await {
+            Ok(html) => web::html(status, html),
+            Err(e) => {
+                tracing::error!(error = %e, "sign-up page could not be rendered");
+                web::text(status, notice)
+            }
+        }
+    }
+
+    pub(super) async fn config(&self) -> Flow<SiteConfig> {
+        self.deps.pages.config().await.map_err(|e| {
+            tracing::error!(error = %e, "site configuration could not be read");
+            self.error_text(
+                503,
+                "unavailable",
+                "The site is not available just now; please try again in a few minutes.",
+            )
+        })
+    }
+
+    pub(super) async fn send(&self, mail: Mail) -> Result<(), Response<Body>> {
+        let id = sup::new_token();
+        let out = mail.to_outgoing(self.deps.clock.now(), &id);
+        self.deps.mailer.send(&out).await.map_err(|e| {
+            tracing::error!(error = %e, "mail not sent");
+            self.error_text(
+                503,
+                "mail-unavailable",
+                "We could not send you an email just now; please try again in a few minutes.",
+            )
+        })
+    }
+
+    pub(super) fn mail_site<'c>(&'c self, cfg: &'c SiteConfig) -> sup::MailSite<'c> {
+        sup::MailSite {
+            title: &cfg.title,
+            from: &self.deps.from_address,
+            api_url: &cfg.api_url,
+        }
+    }
+
+    pub(super) async fn manage_lookup(&self, token: &str) -> Flow<ManageLookup> {
+        sup::find_by_manage_token(self.deps.records.as_ref(), &self.deps.signer, token)
+            .await
+            .map_err(|e| self.unavailable(&e))
+    }
+
+    pub(super) fn bad_manage_link(&self) -> Page {
+        Page::new(
+            400,
+            "invalid-link",
+            "This link does not work",
+            "The link is not valid. Please use the link in the most recent email we sent you.",
+        )
+    }
+
+    pub(super) fn not_on_list(&self) -> Page {
+        Page::new(
+            200,
+            "not-on-list",
+            "You are not on our list",
+            "We hold no details for this link: they have been removed already, or the sign-up \
+             was never confirmed. We will not email you.",
+        )
+    }
+}
