@@ -3,7 +3,7 @@
 API (GET /2018-06-01/runtime/invocation/next), against a hello-world lambda_runtime binary
 built with the same profile, measured in the same run, interleaved.
 
-    python3 tests/bench/startup.py [--profile release] [--runs 30]
+    python3 bench/startup.py [--profile release] [--runs 30]
 
 A stub Runtime API on a loopback port records the moment of the first poll; the process is
 then stopped. Environment as in a deployment (dummy values; nothing is called at start-up).
@@ -40,7 +40,7 @@ def main():
     ap.add_argument("--profile", default="release")
     ap.add_argument("--runs", type=int, default=30)
     args = ap.parse_args()
-    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = os.path.join(root, "target", args.profile)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -53,7 +53,7 @@ def main():
         "AWS_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
         "TABLE_NAME": "t", "CONTENT_BUCKET": "c", "SITE_BUCKET": "s", "STATE_PREFIX": "_state/",
         "SIGNING_KEY": "ab" * 32, "HCAPTCHA_SECRET": "0x" + "1" * 40, "RATE_LIMIT": "5",
-        "MAIL_FROM": "site@example.org", "MODERATOR_EMAIL": "mod@example.org", 
+        "MAIL_FROM": "site@example.org", "MODERATOR_EMAIL": "mod@example.org",
         "RUST_LOG": "warn",
     })
     names = ["hello-lambda"] + FUNCTIONS

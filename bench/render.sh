@@ -2,13 +2,13 @@
 # Render benchmark: our full build and one-post edit against Hugo's, on the same corpus,
 # measured in the same run and printed as ratios.
 #
-#   bash tests/bench/render.sh            # 10,000 posts x 5 comments
-#   POSTS=1000 bash tests/bench/render.sh
+#   bash bench/render.sh            # 10,000 posts x 5 comments
+#   POSTS=1000 bash bench/render.sh
 #
 # Needs ../shared/peers (gen-corpus.py, hugo-bench.sh) beside the repo; installs Hugo from
 # Debian's packages if missing (hugo-bench.sh does).
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 POSTS="${POSTS:-10000}"
 PEERS="${PEERS:-$(cd .. && pwd)/shared/peers}"
 WORK="${BENCH_WORK:-/tmp/site-bench}"
@@ -16,7 +16,7 @@ RUNS="${RUNS:-3}"
 export PEERS_WORK="$WORK/peers"
 mkdir -p "$WORK"
 
-cargo build -q --profile bench-release -p integration-tests --bin site-bench
+cargo build -q --profile bench-release -p bench --bin site-bench
 BIN=target/bench-release/site-bench
 
 # REUSE=1 keeps a site prepared by an earlier run (same POSTS): preparing 10,000 photos and

@@ -1,5 +1,5 @@
-//! Benchmark driver (see `tests/bench/render.sh`, which runs it beside Hugo, and
-//! `tests/bench/comments.sh`, beside Isso).
+//! Benchmark driver (see `bench/render.sh`, which runs it beside Hugo, and
+//! `bench/comments.sh`, beside Isso).
 //!
 //! - `prepare --corpus DIR --out DIR`: a site from gen-corpus.py's `neutral/` layout: the
 //!   posts, a small photo for every photo a post names, the comments imported as approved

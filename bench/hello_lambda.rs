@@ -1,5 +1,5 @@
 //! The start-up baseline: a hello-world `lambda_runtime` function, built with the same
-//! profile as ours (see `tests/bench/startup.py`).
+//! profile as ours (see `bench/startup.py`).
 
 use lambda_runtime::{service_fn, Error, LambdaEvent};
 use serde_json::Value;

@@ -4,9 +4,9 @@
 # gunicorn, the same load (wrk, 16 connections, JSON POSTs), interleaved: ours, Isso, ours.
 # Prints both figures and the ratio, and checks that every accepted comment was stored.
 #
-#   bash tests/bench/comments.sh          # DURATION=20 seconds per run
+#   bash bench/comments.sh          # DURATION=20 seconds per run
 set -euo pipefail
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/.."
 PEERS="${PEERS:-$(cd .. && pwd)/shared/peers}"
 WORK="${BENCH_WORK:-/tmp/comments-bench}"
 DURATION="${DURATION:-20}"
@@ -15,7 +15,7 @@ export PEERS_WORK="$WORK/peers"
 mkdir -p "$WORK"
 command -v wrk >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q wrk >/dev/null; }
 
-cargo build -q --profile bench-release -p site -p integration-tests --bin site --bin site-bench
+cargo build -q --profile bench-release -p site -p bench --bin site --bin site-bench
 SITE=target/bench-release/site
 BENCH=target/bench-release/site-bench
 
@@ -34,8 +34,8 @@ ours() {
     token=$(grep -o 'name="form_token" value="[^"]*"' "$page" | head -1 | sed 's/.*value="//; s/"$//')
     tokens="$tokens${tokens:+,}$slug=$token"
   done
-  TOKENS="$tokens" wrk -t1 -c"$CONCURRENCY" -d3s -s tests/bench/comment-post.lua "http://127.0.0.1:$port" >/dev/null
-  TOKENS="$tokens" wrk -t1 -c"$CONCURRENCY" -d"${DURATION}s" --latency -s tests/bench/comment-post.lua "http://127.0.0.1:$port" >"$run/wrk.txt"
+  TOKENS="$tokens" wrk -t1 -c"$CONCURRENCY" -d3s -s bench/comment-post.lua "http://127.0.0.1:$port" >/dev/null
+  TOKENS="$tokens" wrk -t1 -c"$CONCURRENCY" -d"${DURATION}s" --latency -s bench/comment-post.lua "http://127.0.0.1:$port" >"$run/wrk.txt"
   sleep 2   # let the spam verifier finish the queue before the count
   kill "$pid"; wait "$pid" 2>/dev/null || true
   sed -n 's/^WRK_JSON //p' "$run/wrk.txt" >"$run/load.json"
