@@ -63,7 +63,14 @@ pub async fn act(
     let comment = shared::comments::find(store.as_ref(), id)
         .await?
         .ok_or_else(|| format!("no comment with id {id}"))?;
-    let outcome = moderation::apply(store.as_ref(), &comment.post, &comment.id, action).await?;
+    let outcome = moderation::apply(
+        store.as_ref(),
+        &comment.post,
+        &comment.id,
+        action,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await?;
     let msg = match outcome {
         Outcome::Done => format!(
             "{}: done ({} on {})",

@@ -5,6 +5,7 @@ pub mod api;
 pub mod comments_cmd;
 pub mod local;
 pub mod server;
+pub mod spam_cmd;
 pub mod supporters;
 pub mod watch;
 

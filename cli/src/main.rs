@@ -63,6 +63,11 @@ enum Command {
         #[arg(long, global = true)]
         aws: bool,
     },
+    /// The spam filter: measure it on labelled comments, or train the shipped model.
+    Spam {
+        #[command(subcommand)]
+        command: SpamCommand,
+    },
     /// List and moderate comments.
     Comments {
         #[command(subcommand)]
@@ -90,6 +95,30 @@ enum CommentsCommand {
     Spam { id: String },
     /// Delete a comment for good.
     Delete { id: String },
+}
+
+#[derive(Subcommand)]
+enum SpamCommand {
+    /// Score labelled comments (CSV: COMMENT_ID,AUTHOR,DATE,CONTENT,label) exactly as the
+    /// verifier does and print how often it is right. With several files, each is scored by
+    /// a model trained on the others (leave one file out).
+    Evaluate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// One JSON object on standard output, for scripts.
+        #[arg(long)]
+        json: bool,
+        /// Take the thresholds (`[spam]` in site.toml) and blocklist.txt from this folder.
+        #[arg(long)]
+        content: Option<PathBuf>,
+    },
+    /// Train the model shipped with the product on labelled comments.
+    Train {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value = "shared/src/comments/spam_prior.json")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,6 +158,7 @@ async fn main() -> std::process::ExitCode {
             data,
             aws,
         } => supporters(command, content, data, aws).await,
+        Command::Spam { command } => spam(command),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -137,6 +167,32 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+fn spam(command: SpamCommand) -> Result<(), Box<dyn std::error::Error>> {
+    match command {
+        SpamCommand::Evaluate {
+            files,
+            json,
+            content,
+        } => {
+            let (settings, blocklist) = match content {
+                Some(dir) => {
+                    let config = shared::site::config::SiteConfig::parse(
+                        &std::fs::read_to_string(dir.join("site.toml"))?,
+                    )?;
+                    let blocklist = std::fs::read_to_string(dir.join("blocklist.txt"))
+                        .map(|t| shared::comments::spam::Blocklist::parse(&t))
+                        .unwrap_or_default();
+                    (config.spam, blocklist)
+                }
+                None => Default::default(),
+            };
+            site::spam_cmd::evaluate(&files, &settings, &blocklist, json)?;
+        }
+        SpamCommand::Train { files, out } => site::spam_cmd::train(&files, &out)?,
+    }
+    Ok(())
 }
 
 async fn serve(

@@ -11,6 +11,7 @@
 //! | `SUPPORTER#<email hash>` | `PROFILE` / `SUPPRESSED` | a supporter; an erased address |
 //! | `TOKEN#<sha256>` | `TOKEN` | a confirmation token |
 //! | `MAILS#<email hash>` | `D#<day>` | sign-up mails sent to an address that day |
+//! | `SPAMFILTER` | `EXAMPLE#<comment id>` | a moderator verdict the spam filter learns from |
 
 /// Comments and pingbacks of a post.
 pub fn post_pk(slug: &str) -> String {
@@ -69,3 +70,13 @@ pub const TOKEN_SK: &str = "TOKEN";
 pub fn mails_sent(email_hash: &str, day: i64) -> (String, String) {
     (format!("MAILS#{email_hash}"), format!("D#{day}"))
 }
+
+/// A moderator's verdict, kept as a training example for the spam filter.
+pub fn spam_example(comment_id: &str) -> (String, String) {
+    (SPAM_EXAMPLES_PK.into(), format!("EXAMPLE#{comment_id}"))
+}
+/// All of them: one partition, read once a minute at most by the verifier.
+pub fn spam_examples() -> (String, String) {
+    (SPAM_EXAMPLES_PK.into(), "EXAMPLE#".into())
+}
+const SPAM_EXAMPLES_PK: &str = "SPAMFILTER";

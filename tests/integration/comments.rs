@@ -140,6 +140,25 @@ impl World {
             .unwrap();
     }
 
+    /// The site owner moves the spam filter's thresholds (`[spam]` in site.toml).
+    async fn set_spam_thresholds(&self, spam_at: f64, approve_below: f64) {
+        let key = shared::site::layout::content::CONFIG;
+        let mut config =
+            String::from_utf8(self.pages.content.get(key).await.unwrap().unwrap()).unwrap();
+        config.push_str(&format!(
+            "\n[spam]\nspam_at = {spam_at}\napprove_below = {approve_below}\n"
+        ));
+        self.pages
+            .content
+            .put(
+                key,
+                config.into_bytes(),
+                &shared::site::layout::object_meta(key),
+            )
+            .await
+            .unwrap();
+    }
+
     /// The one comment stored since `before`, scored as the stream would deliver it.
     async fn score_the_new_comment(
         &self,
@@ -902,6 +921,10 @@ impl std::io::Write for LogSink {
 async fn replies_thread_rescoring_on_demand_and_logs_without_addresses() {
     let logs = LogCapture::install();
     let w = world().await;
+    // This site trusts the filter to approve ordinary comments on its own (the default
+    // holds anything it is not sure of, until the moderator has taught it the site's
+    // comments).
+    w.set_spam_thresholds(0.9, 0.6).await;
     let ok = CaptchaStub::start(true).await;
     let deps = w.submit_deps(&ok.url, 0);
     let spam = w.spam_deps();
@@ -1043,4 +1066,111 @@ async fn replies_thread_rescoring_on_demand_and_logs_without_addresses() {
     for secret in ["@example.net", "lindsay", "robin.ashe", IP, FORWARDED] {
         assert!(!logged.contains(secret), "{secret} in the logs:\n{logged}");
     }
+}
+
+/// The statistical rule's probability, from the rules stored with a scored comment.
+async fn statistical_p(w: &World, id: &str) -> f64 {
+    let c = shared::comments::get(w.records.as_ref(), POST, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let hit = c
+        .spam_rules
+        .iter()
+        .find(|h| h.rule == "statistical")
+        .unwrap_or_else(|| panic!("no statistical rule in {:?}", c.spam_rules));
+    hit.detail
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// A kind of spam the shipped model never saw: the moderator marks some of it as spam
+/// through the mailed links (the moderate function), and the verifier (through its stream
+/// entry point) scores the next one of that kind higher, and catches it. Text whose case
+/// changes its byte length is scored too, instead of stopping the verifier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_filter_learns_from_the_moderators_verdicts() {
+    let w = world().await;
+    let ok = CaptchaStub::start(true).await;
+    let deps = w.submit_deps(&ok.url, 0);
+    let pitch = |i: usize| {
+        format!(
+            "Professional essay writing service number {i}: plagiarism free dissertations, \
+             coursework and thesis help, delivered overnight by certified academic writers."
+        )
+    };
+    let submit_and_score = |name: String, body: String| {
+        let (deps, w) = (&deps, &w);
+        async move {
+            let spam = w.spam_deps();
+            let before = w.comments().await;
+            let fields = [
+                ("name", name.as_str()),
+                ("email", "writer@example.net"),
+                ("body", body.as_str()),
+            ];
+            let resp = comment_submit::handler::handle(
+                deps,
+                form_event(&w.token(), &fields, "198.51.100.50", ""),
+            )
+            .await;
+            assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+            w.score_the_new_comment(&spam, &before).await
+        }
+    };
+
+    let (_, status) = submit_and_score("Ayşe".into(), "İİİİİwww. İstanbul".into()).await;
+    assert_ne!(status, CommentStatus::Pending, "scored, not stuck");
+
+    let (first, status) = submit_and_score("Essay Helper".into(), pitch(0)).await;
+    assert_ne!(
+        status,
+        CommentStatus::Spam,
+        "the prior does not know this kind yet"
+    );
+    let p_before = statistical_p(&w, &first).await;
+
+    // The moderator marks twenty of them as spam, one mailed link each.
+    let mdeps = w.moderate_deps();
+    for i in 1..=20 {
+        let (id, _) = submit_and_score(format!("Writer {i}"), pitch(i)).await;
+        let comment = shared::comments::get(w.records.as_ref(), POST, &id)
+            .await
+            .unwrap()
+            .unwrap();
+        if comment.status == CommentStatus::Spam {
+            continue;
+        }
+        let token = shared::comments::moderation::make_link(
+            &w.signer,
+            shared::comments::moderation::Action::Spam,
+            &comment,
+            w.clock.now(),
+        );
+        let resp = moderate::handler::handle(
+            &mdeps,
+            apigw_request("apigw-moderate-post.json", |e| {
+                set_body(e, &form_body(&[("token", &token)]))
+            }),
+        )
+        .await;
+        assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    }
+    let taught = shared::comments::filter::examples(w.records.as_ref(), w.clock.now())
+        .await
+        .unwrap();
+    assert!(taught.len() >= 10 && taught.iter().all(|(_, spam)| *spam));
+
+    // A fresh verifier (a new Lambda instance) scores the next one of that kind.
+    let (next, status) = submit_and_score("Essay Desk".into(), pitch(99)).await;
+    let p_after = statistical_p(&w, &next).await;
+    assert!(p_after > p_before, "{p_before} -> {p_after}");
+    assert_eq!(status, CommentStatus::Spam, "p {p_before} -> {p_after}");
+
+    // An ordinary comment is still not taken for spam.
+    let (_, status) = submit_and_score("Lindsay Ibbotson".into(), GOOD[2].1.into()).await;
+    assert_ne!(status, CommentStatus::Spam);
 }

@@ -445,13 +445,13 @@ async fn the_command_line_lists_and_approves_held_comments() {
     site.builder.full_build().await.unwrap();
     let store: std::sync::Arc<dyn shared::ports::ItemStore> = site.builder.stores.records.clone();
 
-    // A comment with links, stored pending as the submission handler stores it, then
-    // verified as the stream trigger would: held.
+    // A comment the filter is not sure of, stored pending as the submission handler stores
+    // it, then verified as the stream trigger would: held.
     let input = shared::comments::CommentInput {
         name: "Kofi Mensah".into(),
         email: "kofi@example.net".into(),
         website: None,
-        body: "Useful: https://a.example/one and https://b.example/two".into(),
+        body: "Two reports on music in schools are worth reading before the meeting.".into(),
         parent: None,
     };
     let comment = shared::comments::new_pending(
@@ -478,7 +478,7 @@ async fn the_command_line_lists_and_approves_held_comments() {
     assert!(
         listing.contains(&comment.id)
             && listing.contains("Kofi Mensah")
-            && listing.contains("[links]"),
+            && listing.contains("[statistical]"),
         "{listing}"
     );
     assert!(!listing.contains("kofi@example.net"));

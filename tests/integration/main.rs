@@ -10,3 +10,4 @@ mod lambda_runtime;
 mod local_site;
 mod render_on_aws;
 mod signup;
+mod spam_filter;

@@ -133,7 +133,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
                     return page(deps, e.status(), "Link not valid", &e.to_string(), None).await
                 }
             };
-            match moderation::use_link(deps.records.as_ref(), &link).await {
+            match moderation::use_link(deps.records.as_ref(), &link, deps.clock.now()).await {
                 Ok(Err(used)) => {
                     page(
                         deps,

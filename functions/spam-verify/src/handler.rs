@@ -9,14 +9,16 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use serde_json::{json, Value};
 use shared::adapters::aws::changes_from_stream;
 use shared::comments;
+use shared::comments::classifier::Model;
+use shared::comments::filter::{self, SpamSettings};
 use shared::comments::moderation::{self, Action};
-use shared::comments::spam::{self, Blocklist, History, Submission};
+use shared::comments::spam::{self, Blocklist, History, Statistical, Submission};
 use shared::comments::{Comment, CommentStatus};
 use shared::env::EnvError;
 use shared::mail::Mail;
 use shared::ports::{BlobStore, Clock, ItemChange, ItemStore, Mailer, StoreError};
 use shared::signing::Signer;
-use shared::site::build::Pages;
+use shared::site::build::{BuildError, Pages};
 use shared::wiring::Parts;
 use tracing::{info, warn};
 
@@ -30,6 +32,29 @@ pub struct Deps {
     pub clock: Arc<dyn Clock>,
     pub mail_from: String,
     pub moderator: String,
+    /// The site's spam model (the shipped prior taught the moderator's verdicts), kept for
+    /// [`shared::site::pages::KEEP_FOR`]: rebuilding it reads every stored verdict.
+    pub model: ModelCache,
+}
+
+/// The site model and when it was made; made on first use.
+#[derive(Default)]
+pub struct ModelCache(std::sync::Mutex<Option<(std::time::Instant, Arc<Model>)>>);
+
+impl ModelCache {
+    async fn get(&self, deps: &Deps) -> Result<Arc<Model>, StoreError> {
+        let kept = self.0.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some((at, model)) = kept {
+            if at.elapsed() < shared::site::pages::KEEP_FOR {
+                return Ok(model);
+            }
+        }
+        let examples = filter::examples(deps.records.as_ref(), deps.clock.now()).await?;
+        let model = Arc::new(filter::site_model(&examples));
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) =
+            Some((std::time::Instant::now(), model.clone()));
+        Ok(model)
+    }
 }
 
 impl Deps {
@@ -43,6 +68,7 @@ impl Deps {
             clock: parts.clock(),
             mail_from: parts.mail_from()?,
             moderator: parts.moderator()?,
+            model: ModelCache::default(),
         })
     }
 }
@@ -110,10 +136,10 @@ pub async fn verify_all(
     if pending.is_empty() {
         return Ok(Vec::new());
     }
-    let blocklist = load_blocklist(deps).await?;
+    let rules = load_rules(deps).await?;
     let mut out = Vec::with_capacity(pending.len());
     for c in pending {
-        out.push((c.id.clone(), verify_one(deps, &blocklist, c).await?));
+        out.push((c.id.clone(), verify_one(deps, &rules, c).await?));
     }
     Ok(out)
 }
@@ -123,8 +149,35 @@ pub async fn rescore(deps: &Deps, id: &str) -> Result<CommentStatus, VerifyError
     let comment = comments::find(deps.records.as_ref(), id)
         .await?
         .ok_or_else(|| VerifyError::NotFound(id.into()))?;
-    let blocklist = load_blocklist(deps).await?;
-    verify_one(deps, &blocklist, comment).await
+    let rules = load_rules(deps).await?;
+    verify_one(deps, &rules, comment).await
+}
+
+/// What every comment of a batch is scored with, read once per batch.
+struct Rules {
+    blocklist: Blocklist,
+    model: Arc<Model>,
+    settings: SpamSettings,
+}
+
+async fn load_rules(deps: &Deps) -> Result<Rules, VerifyError> {
+    let (blocklist, model, config) =
+        tokio::try_join!(load_blocklist(deps), deps.model.get(deps), async {
+            match deps.pages.config().await {
+                Ok(config) => Ok(config.spam),
+                Err(BuildError::Store(e)) => Err(e),
+                // A broken site.toml is the site owner's to mend; comments are still scored.
+                Err(e) => {
+                    warn!(error = %e, "site.toml unusable: default spam thresholds");
+                    Ok(SpamSettings::default())
+                }
+            }
+        },)?;
+    Ok(Rules {
+        blocklist,
+        model,
+        settings: config,
+    })
 }
 
 async fn load_blocklist(deps: &Deps) -> Result<Blocklist, StoreError> {
@@ -142,7 +195,7 @@ async fn load_blocklist(deps: &Deps) -> Result<Blocklist, StoreError> {
 
 async fn verify_one(
     deps: &Deps,
-    blocklist: &Blocklist,
+    rules: &Rules,
     comment: Comment,
 ) -> Result<CommentStatus, VerifyError> {
     let store = deps.records.as_ref();
@@ -156,11 +209,16 @@ async fn verify_one(
             website: comment.website.as_deref(),
             body: &comment.body_md,
         },
-        blocklist,
+        &rules.blocklist,
         History {
             duplicate,
             trusted_author,
         },
+        Some(&Statistical {
+            model: &rules.model,
+            spam_at: rules.settings.spam_at,
+            approve_below: rules.settings.approve_below,
+        }),
     );
     let mut scored = comment.clone();
     scored.spam_rules = verdict.hits.clone();

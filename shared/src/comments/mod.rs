@@ -2,6 +2,9 @@
 //! moves a comment makes ([`submit`]), the spam rules ([`spam`]) and the signed moderation
 //! links ([`moderation`]).
 
+pub mod classifier;
+pub mod evaluation;
+pub mod filter;
 pub mod model;
 pub mod moderation;
 pub mod spam;

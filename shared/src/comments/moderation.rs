@@ -8,6 +8,7 @@ use serde_json::json;
 use time::OffsetDateTime;
 
 use crate::comments;
+use crate::comments::filter;
 use crate::comments::{Comment, CommentStatus};
 use crate::keys;
 use crate::ports::{Condition, ItemStore, StoreError};
@@ -124,11 +125,12 @@ pub async fn consume(
 pub async fn use_link(
     store: &dyn ItemStore,
     link: &Link,
+    now: OffsetDateTime,
 ) -> Result<Result<Outcome, LinkError>, StoreError> {
     if let Err(used) = consume(store, link).await? {
         return Ok(Err(used));
     }
-    match apply(store, &link.post, &link.id, link.action).await {
+    match apply(store, &link.post, &link.id, link.action, now).await {
         Ok(outcome) => Ok(Ok(outcome)),
         Err(e) => {
             // If this fails too, the link stays used; the command line still acts.
@@ -148,11 +150,14 @@ pub enum Outcome {
     Gone,
 }
 
+/// A moderator's action. Each one that changes something also teaches the spam filter
+/// (an approval as "not spam"; marking as spam, or deleting, as "spam").
 pub async fn apply(
     store: &dyn ItemStore,
     post: &str,
     id: &str,
     action: Action,
+    now: OffsetDateTime,
 ) -> Result<Outcome, StoreError> {
     let Some(comment) = comments::get(store, post, id).await? else {
         return Ok(Outcome::Gone);
@@ -164,6 +169,9 @@ pub async fn apply(
         Action::Approve => comments::set_status(store, &comment, CommentStatus::Approved).await?,
         Action::Spam => comments::set_status(store, &comment, CommentStatus::Spam).await?,
     };
+    if ok {
+        filter::record_verdict(store, &comment, action != Action::Approve, now).await?;
+    }
     Ok(if ok { Outcome::Done } else { Outcome::NoChange })
 }
 

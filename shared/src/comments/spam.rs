@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::comments::classifier::Model;
 use crate::comments::CommentStatus;
 
 /// One rule that fired: its name, its points, and what it saw.
@@ -44,6 +45,21 @@ impl Blocklist {
     }
 }
 
+/// The statistical rule: a text classifier's spam probability, with the site owner's
+/// thresholds (`[spam]` in `site.toml`). At or above `spam_at` it counts as much as a
+/// blocklist hit; at or below `approve_below` it adds nothing; between, it holds the
+/// comment for a moderator.
+pub struct Statistical<'a> {
+    pub model: &'a Model,
+    pub spam_at: f64,
+    pub approve_below: f64,
+}
+
+/// What the classifier reads of a comment: the name and the text.
+pub fn classifier_text(author: &str, body: &str) -> String {
+    crate::comments::classifier::with_author(author, body)
+}
+
 /// What the rules look at.
 pub struct Submission<'a> {
     pub author: &'a str,
@@ -79,7 +95,13 @@ fn hosts_in(text: &str) -> Vec<String> {
             out.push(host.to_lowercase());
         }
     }
-    for (i, _) in text.to_lowercase().match_indices("www.") {
+    // Case-insensitive, on the original text: lower-casing can change byte lengths (`İ`,
+    // Kelvin `K`), so offsets found in a lower-cased copy do not fit the original.
+    let starts = text.char_indices().filter(|(i, _)| {
+        text.get(*i..i + 4)
+            .is_some_and(|w| w.eq_ignore_ascii_case("www."))
+    });
+    for (i, _) in starts {
         let host: String = text[i..]
             .chars()
             .take_while(|c| c.is_ascii_alphanumeric() || *c == '.' || *c == '-')
@@ -97,7 +119,12 @@ fn domain_matches(host: &str, domain: &str) -> bool {
 }
 
 /// Score a submission. Pure.
-pub fn verify(s: &Submission<'_>, blocklist: &Blocklist, history: History) -> Verdict {
+pub fn verify(
+    s: &Submission<'_>,
+    blocklist: &Blocklist,
+    history: History,
+    statistical: Option<&Statistical<'_>>,
+) -> Verdict {
     let mut hits = Vec::new();
     let mut hit = |rule: &str, points: i32, detail: String| {
         hits.push(RuleHit {
@@ -145,6 +172,31 @@ pub fn verify(s: &Submission<'_>, blocklist: &Blocklist, history: History) -> Ve
     if words < 3 && !links.is_empty() {
         hit("link-only", 2, "a link with almost no text".into());
     }
+    if let Some(st) = statistical {
+        let score = st.model.score(&classifier_text(s.author, s.body));
+        let words: Vec<&str> = score.strongest.iter().map(|(w, _)| w.as_str()).collect();
+        let points = if score.p_spam >= st.spam_at {
+            SPAM_AT
+        } else if score.p_spam > st.approve_below {
+            1
+        } else {
+            0
+        };
+        let leaning = if score.p_spam > st.approve_below {
+            "spam"
+        } else {
+            "not spam"
+        };
+        hit(
+            "statistical",
+            points,
+            format!(
+                "{:.2} spam ({leaning}); strongest words: {}",
+                score.p_spam,
+                words.join(", ")
+            ),
+        );
+    }
     if history.trusted_author {
         hit("trusted-author", -2, "has earlier approved comments".into());
     }
@@ -184,6 +236,7 @@ mod tests {
             ),
             &Blocklist::default(),
             History::default(),
+            None,
         );
         assert_eq!(v.status, CommentStatus::Approved);
         assert!(v.hits.is_empty());
@@ -198,6 +251,7 @@ mod tests {
             ),
             &Blocklist::default(),
             History::default(),
+            None,
         );
         assert_eq!(v.status, CommentStatus::Held);
         assert_eq!(v.hits[0].rule, "links");
@@ -205,6 +259,7 @@ mod tests {
             &sub("A", &"https://x.example/ ".repeat(6)),
             &Blocklist::default(),
             History::default(),
+            None,
         );
         assert_eq!(v.status, CommentStatus::Spam);
     }
@@ -215,7 +270,13 @@ mod tests {
         assert_eq!(b.words, vec!["cheap pills"]);
         assert_eq!(b.domains, vec!["spam.example", "casino.example"]);
         assert_eq!(
-            verify(&sub("A", "Buy CHEAP pills now"), &b, History::default()).status,
+            verify(
+                &sub("A", "Buy CHEAP pills now"),
+                &b,
+                History::default(),
+                None
+            )
+            .status,
             CommentStatus::Spam
         );
         let v = verify(
@@ -226,6 +287,7 @@ mod tests {
             },
             &b,
             History::default(),
+            None,
         );
         assert_eq!(v.status, CommentStatus::Spam);
         assert_eq!(v.hits[0].rule, "blocklisted-domain");
@@ -233,7 +295,8 @@ mod tests {
             verify(
                 &sub("A", "notspam.example.org is fine"),
                 &b,
-                History::default()
+                History::default(),
+                None
             )
             .status,
             CommentStatus::Approved
@@ -250,7 +313,8 @@ mod tests {
                 History {
                     duplicate: true,
                     ..Default::default()
-                }
+                },
+                None
             )
             .status,
             CommentStatus::Spam
@@ -259,7 +323,8 @@ mod tests {
             verify(
                 &sub("Best deals www.shop.example", text),
                 &Blocklist::default(),
-                History::default()
+                History::default(),
+                None
             )
             .status,
             CommentStatus::Held
@@ -270,7 +335,8 @@ mod tests {
             verify(
                 &sub("A", two_links),
                 &Blocklist::default(),
-                History::default()
+                History::default(),
+                None
             )
             .status,
             CommentStatus::Held
@@ -282,8 +348,40 @@ mod tests {
                 trusted_author: true,
                 ..Default::default()
             },
+            None,
         );
         assert_eq!(trusted.status, CommentStatus::Approved);
         assert!(trusted.hits.iter().any(|h| h.rule == "trusted-author"));
+    }
+
+    /// Lower-casing changes byte lengths (`İ` is 2 bytes, "i̇" 3): the link scan must not
+    /// slice the original text at offsets found in a lower-cased copy.
+    #[test]
+    fn text_whose_case_changes_length_is_scored_without_panicking() {
+        for body in [
+            "İİİİİwww.",
+            "ΩKẞİ www.example.org İ",
+            "İİİİİWWW.Spam.Example x",
+        ] {
+            let v = verify(
+                &sub("A", body),
+                &Blocklist::default(),
+                History::default(),
+                None,
+            );
+            assert!(v.score >= 0, "{body}");
+        }
+        let b = Blocklist::parse("spam.example\n");
+        let v = verify(
+            &Submission {
+                author: "A",
+                website: Some("https://example.org/İİİİİwww."),
+                body: "İİİİİWWW.Spam.Example is here",
+            },
+            &b,
+            History::default(),
+            None,
+        );
+        assert_eq!(v.status, CommentStatus::Spam, "{v:?}");
     }
 }

@@ -31,6 +31,9 @@ pub struct SiteConfig {
     pub feed_entries: usize,
     #[serde(default)]
     pub nav: Vec<NavLink>,
+    /// The spam filter's thresholds.
+    #[serde(default)]
+    pub spam: crate::comments::filter::SpamSettings,
 }
 
 fn default_per_page() -> usize {
@@ -53,6 +56,7 @@ impl SiteConfig {
     }
 
     fn normalise(&mut self) -> Result<(), ConfigError> {
+        self.spam.check().map_err(ConfigError)?;
         for (name, value) in [("base_url", &self.base_url), ("api_url", &self.api_url)] {
             let parsed = url::Url::parse(value)
                 .map_err(|e| ConfigError(format!("{name} `{value}` is not a URL: {e}")))?;
