@@ -56,7 +56,7 @@ fn evaluate_prints_leave_one_file_out_figures() {
     let f = |k: &str| v[k].as_f64().unwrap();
     assert!(f("spam_precision") >= 0.98, "{v}");
     assert!(f("approval_precision") >= 0.98, "{v}");
-    assert!(f("decided_share") >= 0.5, "{v}");
+    assert!(f("decided_share") >= 0.3, "{v}");
     assert!(v["rules"]["statistical"]["fired"].as_u64().unwrap() > 0);
 
     // A file that is not the corpus's layout is refused with the reason.

@@ -50,7 +50,7 @@ pub struct SpamSettings {
 }
 
 fn default_spam_at() -> f64 {
-    0.65
+    0.90
 }
 fn default_approve_below() -> f64 {
     0.085
