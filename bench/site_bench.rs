@@ -58,6 +58,15 @@ async fn main() {
         )
         .await;
     }
+    if args.get(1).map(String::as_str) == Some("verdict") {
+        let files: Vec<PathBuf> = args[2..]
+            .iter()
+            .filter(|a| a.ends_with(".csv"))
+            .map(PathBuf::from)
+            .collect();
+        let runs = arg(&args, "--runs").and_then(|r| r.parse().ok()).unwrap_or(20);
+        return verdict(&files, runs);
+    }
     let out = PathBuf::from(arg(&args, "--out").expect("--out DIR"));
     match args.get(1).map(String::as_str) {
         Some("prepare") => {
@@ -261,4 +270,65 @@ async fn count(content: &Path, data: &Path) {
         by_status.insert(status.as_str().into(), n.into());
     }
     println!("{}", json!({"stored": total, "by_status": by_status}));
+}
+
+/// Time per spam verdict on labelled comments, as the verifier scores them (rules and the
+/// shipped model), against the rules alone in the same run; and the model's first load.
+fn verdict(files: &[PathBuf], runs: usize) {
+    use shared::comments::filter::{self, SpamSettings};
+    use shared::comments::spam::{self, Blocklist, History, Statistical, Submission};
+    let rows: Vec<_> = files
+        .iter()
+        .flat_map(|f| site::spam_cmd::read_csv(f).expect("a labelled CSV"))
+        .collect();
+    assert!(!rows.is_empty(), "usage: site-bench verdict FILE.csv... [--runs N]");
+    let t = Instant::now();
+    let model = filter::prior();
+    let load_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let settings = SpamSettings::default();
+    let statistical = Statistical {
+        model,
+        spam_at: settings.spam_at,
+        approve_below: settings.approve_below,
+    };
+    let pass = |with_model: bool| {
+        let t = Instant::now();
+        for r in &rows {
+            let v = spam::verify(
+                &Submission {
+                    author: &r.author,
+                    website: None,
+                    body: &r.body,
+                },
+                &Blocklist::default(),
+                History::default(),
+                with_model.then_some(&statistical),
+            );
+            std::hint::black_box(v);
+        }
+        t.elapsed().as_secs_f64() * 1e6 / rows.len() as f64
+    };
+    // Interleaved, so machine drift hits both alike; medians.
+    let (mut with, mut without) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        with.push(pass(true));
+        without.push(pass(false));
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (w, wo) = (median(&mut with), median(&mut without));
+    println!(
+        "{}",
+        json!({
+            "comments": rows.len(),
+            "runs": runs,
+            "verdict_us_median": w,
+            "rules_only_us_median": wo,
+            "ratio": w / wo,
+            "model_first_load_ms": load_ms,
+            "model_json_bytes": serde_json::to_string(model).map(|s| s.len()).unwrap_or(0),
+        })
+    );
 }
