@@ -22,6 +22,9 @@ pub struct LocalOptions {
     pub clock: Arc<dyn Clock>,
     /// hCaptcha's test keys by default: no network needed.
     pub captcha: Arc<dyn CaptchaVerifier>,
+    /// The address the server listens on, e.g. `http://127.0.0.1:9000`: the site's loopback
+    /// addresses in site.toml follow it.
+    pub origin: Option<String>,
 }
 
 impl Default for LocalOptions {
@@ -30,6 +33,7 @@ impl Default for LocalOptions {
             rate_limit: 5,
             clock: Arc::new(SystemClock),
             captcha: Arc::new(TestKeyVerifier),
+            origin: None,
         }
     }
 }
@@ -55,7 +59,8 @@ impl LocalSite {
 
     pub fn open_with(content: &Path, data: &Path, opts: LocalOptions) -> Result<Self, LocalError> {
         let stores = LocalStores::open(content, data)?;
-        let parts = stores.assemble(opts.captcha, opts.clock, opts.rate_limit);
+        let mut parts = stores.assemble(opts.captcha, opts.clock, opts.rate_limit);
+        parts.origin = opts.origin;
         Ok(Self {
             builder: Arc::new(parts.builder()?),
             comments: Arc::new(comment_submit::handler::Deps::build(&parts)?),

@@ -33,8 +33,10 @@ enum Command {
         /// Where embedded state lives (the built site, the records database, the outbox).
         #[arg(long, default_value = ".data")]
         data: PathBuf,
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        addr: SocketAddr,
+        /// Where to listen [default: 127.0.0.1:8080, or the next free port if it is taken].
+        /// Links, forms and mailed links follow it unless site.toml sets a public address.
+        #[arg(long)]
+        addr: Option<SocketAddr>,
         /// Form submissions allowed per client IP per ten minutes (0: no limit, for load tests).
         #[arg(long, default_value_t = 5)]
         rate_limit: u32,
@@ -198,21 +200,31 @@ fn spam(command: SpamCommand) -> Result<(), Box<dyn std::error::Error>> {
 async fn serve(
     content: PathBuf,
     data: PathBuf,
-    addr: SocketAddr,
+    addr: Option<SocketAddr>,
     rate_limit: u32,
 ) -> Result<(), Box<dyn std::error::Error>> {
     site::local::without_transparent_huge_pages();
+    // Listen first: the pages' links and forms point at the address actually taken.
+    let listener = site::server::listen(addr).await?;
+    let local = listener.local_addr()?;
+    if addr.is_none() && local.to_string() != site::server::DEFAULT_ADDR {
+        println!(
+            "{} is in use by another program; using {local} instead.",
+            site::server::DEFAULT_ADDR
+        );
+    }
     let site = LocalSite::open_with(
         &content,
         &data,
         site::local::LocalOptions {
             rate_limit,
+            origin: Some(format!("http://{local}")),
             ..Default::default()
         },
     )?;
     let report = site.builder.full_build().await?;
     site::print_report(&report);
-    let server = site::server::bind(addr, site.clone()).await?;
+    let server = site::server::Server::new(listener, site.clone());
     println!(
         "Serving http://{} (content: {}, data: {}). Ctrl-C stops.",
         server.local_addr(),

@@ -23,13 +23,50 @@ pub struct Server {
 }
 
 pub async fn bind(addr: SocketAddr, site: LocalSite) -> std::io::Result<Server> {
-    Ok(Server {
-        listener: TcpListener::bind(addr).await?,
-        site,
-    })
+    Ok(Server::new(TcpListener::bind(addr).await?, site))
+}
+
+/// Where `site serve` listens when no `--addr` is given.
+pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+
+/// Why the server could not listen.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenError {
+    #[error("{0} is in use by another program: stop it, or choose another address with --addr (for example --addr 127.0.0.1:9000)")]
+    InUse(SocketAddr),
+    #[error("cannot listen on {0}: {1}")]
+    Other(SocketAddr, std::io::Error),
+}
+
+/// Listen on `addr`; without one, on 127.0.0.1:8080, or the next free port after it when
+/// another program has 8080 (a newcomer's first command should just work).
+pub async fn listen(addr: Option<SocketAddr>) -> Result<TcpListener, ListenError> {
+    let bind = |a: SocketAddr| async move {
+        TcpListener::bind(a).await.map_err(|e| match e.kind() {
+            std::io::ErrorKind::AddrInUse => ListenError::InUse(a),
+            _ => ListenError::Other(a, e),
+        })
+    };
+    if let Some(a) = addr {
+        return bind(a).await;
+    }
+    let default: SocketAddr = DEFAULT_ADDR.parse().expect("a valid address");
+    let mut last = None;
+    for port in default.port()..default.port() + 20 {
+        match bind(SocketAddr::new(default.ip(), port)).await {
+            Ok(l) => return Ok(l),
+            Err(e @ ListenError::InUse(_)) => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or(ListenError::InUse(default)))
 }
 
 impl Server {
+    pub fn new(listener: TcpListener, site: LocalSite) -> Self {
+        Server { listener, site }
+    }
+
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()

@@ -33,9 +33,17 @@ pub trait Parts {
     /// Where held comments are reported.
     fn moderator(&self) -> Result<String, EnvError>;
 
+    /// Where a local server listens, when the site's loopback addresses should follow it
+    /// (never on AWS).
+    fn origin(&self) -> Option<String> {
+        None
+    }
+
     /// Pages the form functions render on request.
     fn pages(&self) -> Result<Pages, EnvError> {
-        Ok(Pages::new(self.content()?, self.state()?, self.records()?))
+        let mut pages = Pages::new(self.content()?, self.state()?, self.records()?);
+        pages.origin = self.origin();
+        Ok(pages)
     }
 
     /// The checks in front of every public form.
@@ -51,7 +59,7 @@ pub trait Parts {
 
     /// The site builder.
     fn builder(&self) -> Result<Builder, EnvError> {
-        Ok(Builder::new(
+        let mut builder = Builder::new(
             Stores {
                 content: self.content()?,
                 site: self.site()?,
@@ -60,7 +68,9 @@ pub trait Parts {
             },
             self.signer()?,
             self.clock(),
-        ))
+        );
+        builder.origin = self.origin();
+        Ok(builder)
     }
 }
 
@@ -78,6 +88,8 @@ pub struct Assembled {
     pub rate_limit: u32,
     pub mail_from: String,
     pub moderator: String,
+    /// Where a local server listens (`None`: the addresses in `site.toml` as they are).
+    pub origin: Option<String>,
 }
 
 impl Parts for Assembled {
@@ -113,5 +125,8 @@ impl Parts for Assembled {
     }
     fn moderator(&self) -> Result<String, EnvError> {
         Ok(self.moderator.clone())
+    }
+    fn origin(&self) -> Option<String> {
+        self.origin.clone()
     }
 }

@@ -511,3 +511,80 @@ async fn the_command_line_lists_and_approves_held_comments() {
     .unwrap();
     assert!(again.starts_with("nothing to do"), "{again}");
 }
+
+/// The `site` binary beside this test's executable (`cargo build --workspace --bins`).
+fn site_binary() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe
+        .parent()
+        .and_then(std::path::Path::parent)
+        .unwrap()
+        .join("site");
+    assert!(bin.exists(), "run `cargo build --workspace --bins` first");
+    bin
+}
+
+/// `site serve --addr` on another port: links, form actions and mailed links point at the
+/// port it listens on. An address in use is refused with a message naming it; with no
+/// `--addr`, a taken 8080 means the next free port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_follows_the_address_it_listens_on() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    copy_dir(&sample_content(), &content);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(site_binary())
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--content"])
+        .arg(&content)
+        .arg("--data")
+        .arg(tmp.path().join("data"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Serving") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the server stopped");
+    }
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let (status, _, page) = fetch(addr, "/posts/the-big-link-up/").await;
+    let (_, _, signup) = fetch(addr, "/signup/").await;
+    // While it still listens, another server on the same address is refused, by name.
+    let refused = std::process::Command::new(site_binary())
+        .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--content"])
+        .arg(&content)
+        .arg("--data")
+        .arg(tmp.path().join("data2"))
+        .output()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status, 200);
+    let here = format!("http://127.0.0.1:{port}");
+    assert!(
+        page.contains(&format!("action=\"{here}/posts/the-big-link-up/comments\"")),
+        "the comment form posts to the server's own port"
+    );
+    assert!(!page.contains("127.0.0.1:8080") || port == 8080);
+    assert!(signup.contains(&format!("action=\"{here}/signup\"")));
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains(&format!("127.0.0.1:{port} is in use")),
+        "{err}"
+    );
+
+    // No --addr and 8080 taken: the next free port.
+    if let Ok(_held) = std::net::TcpListener::bind("127.0.0.1:8080") {
+        let l = site::server::listen(None).await.unwrap();
+        let p = l.local_addr().unwrap().port();
+        assert!((8081..8100).contains(&p), "{p}");
+    }
+}

@@ -80,6 +80,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
         rate_limit,
         mail_from: FROM.into(),
         moderator: FROM.into(),
+        origin: None,
     };
     World {
         deps: Deps::build(&parts).unwrap(),
@@ -1068,4 +1069,20 @@ async fn one_click_on_a_confirmation_mail_cancels_and_stops_all_mail() {
     let (status, _, _) = w.call(w.signup(&[("email", "ADA@example.net")])).await;
     assert_eq!(status, 200);
     assert!(w.new_mails().await.is_empty());
+}
+
+/// The supporter-type radio group cleared (no value sent): refused with the message beside
+/// the group, the visitor's text kept, nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_up_without_a_supporter_type_is_refused_beside_the_group() {
+    let w = world().await;
+    let (status, page, _) = w.call(w.signup(&[("supporter_type", "<absent>")])).await;
+    assert_eq!(status, 422);
+    assert!(
+        page.contains("id=\"err-supporter_type\">Please choose whether you sign up as an individual or for an organisation.</p>"),
+        "{page}"
+    );
+    assert!(page.contains("value=\"Ada Lovelace\""));
+    assert!(w.supporter(ADA).await.is_none(), "nothing stored");
+    assert!(w.new_mails().await.is_empty(), "nothing mailed");
 }

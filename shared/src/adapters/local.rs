@@ -83,6 +83,7 @@ impl LocalStores {
             rate_limit,
             mail_from: LOCAL_MAIL_FROM.into(),
             moderator: LOCAL_MODERATOR.into(),
+            origin: None,
         }
     }
 }

@@ -84,6 +84,41 @@ impl SiteConfig {
         format!("{}{}", self.base_url, path.trim_start_matches('/'))
     }
 
+    /// Point the site's own loopback addresses (`http://127.0.0.1:8080/`, `localhost`) at
+    /// the address a local server actually listens on (`origin`, e.g.
+    /// `http://127.0.0.1:9000`), so links, form actions and mailed links follow `--addr`.
+    /// A public address the owner set on purpose is left alone.
+    pub fn served_at(&mut self, origin: &str) {
+        let Ok(origin) = url::Url::parse(origin) else {
+            return;
+        };
+        for value in [&mut self.base_url, &mut self.api_url] {
+            let Ok(mut u) = url::Url::parse(value) else {
+                continue;
+            };
+            let loopback = match u.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+                Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+                None => false,
+            };
+            if !loopback {
+                continue;
+            }
+            let path = u.path().to_string();
+            u = origin.clone();
+            u.set_path(&path);
+            let mut s = u.to_string();
+            // Keep the stored forms: base_url with its slash, api_url without.
+            if !value.ends_with('/') {
+                while s.ends_with('/') {
+                    s.pop();
+                }
+            }
+            *value = s;
+        }
+    }
+
     /// The path part of `base_url` (`/` for a site at the root), for links inside pages.
     pub fn base_path(&self) -> String {
         url::Url::parse(&self.base_url)
@@ -95,6 +130,24 @@ impl SiteConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_addresses_follow_the_local_server() {
+        let mut cfg = SiteConfig::parse(
+            "title = \"T\"\nbase_url = \"http://127.0.0.1:8080/\"\napi_url = \"http://localhost:8080\"\n",
+        )
+        .unwrap();
+        cfg.served_at("http://127.0.0.1:9000");
+        assert_eq!(cfg.base_url, "http://127.0.0.1:9000/");
+        assert_eq!(cfg.api_url, "http://127.0.0.1:9000");
+        let mut public = SiteConfig::parse(
+            "title = \"T\"\nbase_url = \"https://example.org/campaign/\"\napi_url = \"https://api.example.org\"\n",
+        )
+        .unwrap();
+        public.served_at("http://127.0.0.1:9000");
+        assert_eq!(public.base_url, "https://example.org/campaign/");
+        assert_eq!(public.api_url, "https://api.example.org");
+    }
 
     #[test]
     fn normalises_urls_and_defaults() {

@@ -23,6 +23,8 @@ pub struct Pages {
     /// post needs the site's addresses and its post, and a read of the content store (an S3
     /// GET, tens of milliseconds on Lambda) per request is waste.
     pub cache: PagesCache,
+    /// Where a local server listens: the site's loopback addresses follow it.
+    pub origin: Option<String>,
 }
 
 /// How long a form function trusts its copy of `site.toml` or of a post. A post deleted or
@@ -66,6 +68,7 @@ impl Pages {
             state,
             records,
             cache: Default::default(),
+            origin: None,
         }
     }
 
@@ -137,7 +140,7 @@ impl Pages {
         if let Some(ctx) = self.kept().context.as_ref().and_then(Fresh::get) {
             return Ok(ctx);
         }
-        let ctx = Arc::new(SiteContext::load(self.content.as_ref()).await?);
+        let ctx = Arc::new(SiteContext::load(self.content.as_ref(), self.origin.as_deref()).await?);
         self.kept().context = Some(Fresh::new(ctx.clone()));
         Ok(ctx)
     }
@@ -152,7 +155,10 @@ impl Pages {
             .get(layout::content::CONFIG)
             .await?
             .ok_or(BuildError::Missing(layout::content::CONFIG))?;
-        let cfg = SiteConfig::parse(&String::from_utf8_lossy(&bytes))?;
+        let mut cfg = SiteConfig::parse(&String::from_utf8_lossy(&bytes))?;
+        if let Some(origin) = &self.origin {
+            cfg.served_at(origin);
+        }
         self.kept().config = Some(Fresh::new(cfg.clone()));
         Ok(cfg)
     }

@@ -79,18 +79,15 @@ pub fn validate(f: &SignupFields<'_>) -> Result<Signup, FieldErrors> {
         errors.insert("email".into(), e);
         String::new()
     });
-    let supporter_type = if f.supporter_type.trim().is_empty() {
-        // The form's default choice.
+    // No choice is an error like any other field's: the page preselects "individual", so
+    // an empty value means the visitor cleared it (or a script left it out).
+    let supporter_type = SupporterType::parse(f.supporter_type).unwrap_or_else(|| {
+        errors.insert(
+            "supporter_type".into(),
+            "Please choose whether you sign up as an individual or for an organisation.".into(),
+        );
         SupporterType::Individual
-    } else {
-        SupporterType::parse(f.supporter_type).unwrap_or_else(|| {
-            errors.insert(
-                "supporter_type".into(),
-                "Please choose individual or organisation.".into(),
-            );
-            SupporterType::Individual
-        })
-    };
+    });
     let organisation = match supporter_type {
         // What an individual typed into the organisation field is not kept.
         SupporterType::Individual => None,

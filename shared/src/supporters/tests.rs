@@ -25,7 +25,7 @@ fn signer() -> Signer {
 }
 
 fn pending(now: OffsetDateTime) -> Supporter {
-    let signup = validate(&fields("Ada Lovelace", "ada@example.org", "", "")).unwrap();
+    let signup = validate(&fields("Ada Lovelace", "ada@example.org", "individual", "")).unwrap();
     Supporter::pending(
         email_hash(&signer(), &signup.email),
         &signup,
@@ -50,10 +50,13 @@ fn validates_and_normalises_a_sign_up() {
     assert_eq!(s.supporter_type, SupporterType::Organisation);
     assert_eq!(s.organisation.as_deref(), Some("Analytical Engines Ltd"));
     assert!(s.newsletter);
-    // An individual's organisation field is dropped; the type defaults to individual.
-    let s = validate(&fields("Ada", "ada@example.org", "", "Something")).unwrap();
+    // An individual's organisation field is dropped.
+    let s = validate(&fields("Ada", "ada@example.org", "individual", "Something")).unwrap();
     assert_eq!(s.supporter_type, SupporterType::Individual);
     assert_eq!(s.organisation, None);
+    // No choice at all (the radio group cleared) is reported beside the group.
+    let e = validate(&fields("Ada", "ada@example.org", "", "")).unwrap_err();
+    assert!(e["supporter_type"].contains("individual or for an organisation"));
 }
 
 #[test]

@@ -13,12 +13,19 @@ pub struct SiteContext {
 
 impl SiteContext {
     /// Read `site.toml`, `quotes.toml`, `templates/` and the stylesheet from the content store.
-    pub async fn load(content: &dyn BlobStore) -> Result<SiteContext, BuildError> {
+    /// `origin`: where a local server listens (see [`SiteConfig::served_at`]).
+    pub async fn load(
+        content: &dyn BlobStore,
+        origin: Option<&str>,
+    ) -> Result<SiteContext, BuildError> {
         let config_bytes = content
             .get(layout::content::CONFIG)
             .await?
             .ok_or(BuildError::Missing(layout::content::CONFIG))?;
-        let config = SiteConfig::parse(&String::from_utf8_lossy(&config_bytes))?;
+        let mut config = SiteConfig::parse(&String::from_utf8_lossy(&config_bytes))?;
+        if let Some(origin) = origin {
+            config.served_at(origin);
+        }
         let quotes = match content.get(layout::content::QUOTES).await? {
             Some(b) => parse_quotes(&b)?,
             None => Vec::new(),

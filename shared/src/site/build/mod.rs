@@ -102,6 +102,8 @@ pub struct Builder {
     pub stores: Stores,
     pub signer: Signer,
     pub clock: Arc<dyn Clock>,
+    /// Where a local server listens: the site's loopback addresses follow it.
+    pub origin: Option<String>,
     /// The state last read or written, by key, with the state store's fingerprint of it.
     /// This builder is the state's only writer (the render function runs one at a time), so
     /// while the fingerprint matches, a warm process skips re-reading and decoding it.
@@ -110,7 +112,7 @@ pub struct Builder {
 
 impl Builder {
     async fn load_context(&self) -> Result<SiteContext, BuildError> {
-        SiteContext::load(self.stores.content.as_ref()).await
+        SiteContext::load(self.stores.content.as_ref(), self.origin.as_deref()).await
     }
 
     pub fn new(stores: Stores, signer: Signer, clock: Arc<dyn Clock>) -> Self {
@@ -118,6 +120,7 @@ impl Builder {
             stores,
             signer,
             clock,
+            origin: None,
             state_cache: Default::default(),
         }
     }
