@@ -4,6 +4,7 @@
 //! Lambda Runtime API, the local server over HTTP, and the template against the code.
 
 mod comments;
+mod emulators;
 mod incremental;
 mod infra;
 mod lambda_runtime;

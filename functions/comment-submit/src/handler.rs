@@ -49,9 +49,15 @@ fn form_name(slug: &str) -> String {
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let json_wanted = web::wants_json(&req);
-    let Some(slug) =
-        web::path_param(&req, "slug").filter(|s| shared::site::layout::is_valid_slug(s))
-    else {
+    // API Gateway names the slug as a path parameter; `cargo lambda watch` and other
+    // emulators send only the path, so it is read from there too.
+    let slug = web::path_param(&req, "slug").or_else(|| {
+        web::route_path(&req)
+            .strip_prefix("/posts/")
+            .and_then(|r| r.strip_suffix("/comments"))
+            .map(str::to_string)
+    });
+    let Some(slug) = slug.filter(|s| shared::site::layout::is_valid_slug(s)) else {
         return web::text(404, "no such post");
     };
     let form = match web::parse_form(&req) {

@@ -137,6 +137,24 @@ pub fn path_param(req: &Request, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
+/// The path a request was made to: the raw path API Gateway matched (without a stage
+/// prefix), else the URI's path (the local server, `cargo lambda watch`); no trailing
+/// slash.
+pub fn route_path(req: &Request) -> String {
+    let raw = req.raw_http_path();
+    let p = if raw.is_empty() {
+        req.uri().path()
+    } else {
+        raw
+    };
+    let p = p.trim_end_matches('/');
+    if p.is_empty() {
+        "/".into()
+    } else {
+        p.to_string()
+    }
+}
+
 /// A query-string parameter.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()

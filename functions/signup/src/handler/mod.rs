@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use http::Method;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 use shared::http::guard::Refusal;
 use shared::http::web::{self, FormData};
@@ -90,7 +90,7 @@ impl Route {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let path = route_path(&req);
+    let path = web::route_path(&req);
     let cx = Cx {
         deps,
         json: web::wants_json(&req),
@@ -108,23 +108,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         (Route::MyData, Method::GET) => cx.my_data_page(&req).await,
         (Route::MyData, Method::POST) => cx.my_data(&req).await,
         _ => cx.not_allowed(methods),
-    }
-}
-
-/// The route's path: the raw path API Gateway matched (without a stage prefix), else the
-/// URI's path (the local server); no trailing slash.
-fn route_path(req: &Request) -> String {
-    let raw = req.raw_http_path();
-    let p = if raw.is_empty() {
-        req.uri().path()
-    } else {
-        raw
-    };
-    let p = p.trim_end_matches('/');
-    if p.is_empty() {
-        "/".into()
-    } else {
-        p.to_string()
     }
 }
 
