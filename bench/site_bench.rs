@@ -64,7 +64,9 @@ async fn main() {
             .filter(|a| a.ends_with(".csv"))
             .map(PathBuf::from)
             .collect();
-        let runs = arg(&args, "--runs").and_then(|r| r.parse().ok()).unwrap_or(20);
+        let runs = arg(&args, "--runs")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(20);
         return verdict(&files, runs);
     }
     let out = PathBuf::from(arg(&args, "--out").expect("--out DIR"));
@@ -281,7 +283,10 @@ fn verdict(files: &[PathBuf], runs: usize) {
         .iter()
         .flat_map(|f| site::spam_cmd::read_csv(f).expect("a labelled CSV"))
         .collect();
-    assert!(!rows.is_empty(), "usage: site-bench verdict FILE.csv... [--runs N]");
+    assert!(
+        !rows.is_empty(),
+        "usage: site-bench verdict FILE.csv... [--runs N]"
+    );
     let t = Instant::now();
     let model = filter::prior();
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;

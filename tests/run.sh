@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test, on a fresh machine: installs what the tests need, then runs formatting and
-# lint checks, the Rust tests (unit, and integration against moto_server), and the
-# template lint. The README's second command; CI runs exactly this.
+# lint checks, the Rust tests (unit, and integration against moto_server), the template
+# lint, and the pages in a real browser (axe-core in Debian's Chromium). The README's second command; CI runs exactly this.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,3 +24,5 @@ echo "== cargo build (function binaries, for tests/lambda_runtime.rs)"
 cargo build --workspace --bins
 echo "== cargo test"
 cargo test --workspace
+echo "== browser checks (axe-core in headless Chromium)"
+bash tests/browser/run.sh

@@ -77,6 +77,7 @@ async fn world() -> World {
         rate_limit: 100,
         mail_from: FROM.into(),
         moderator: MODERATOR.into(),
+        origin: None,
     };
     let builder = parts.builder().unwrap();
     builder.full_build().await.unwrap();
@@ -1181,4 +1182,164 @@ async fn the_filter_learns_from_the_moderators_verdicts() {
     // An ordinary comment is still not taken for spam.
     let (_, status) = submit_and_score("Lindsay Ibbotson".into(), GOOD[2].1.into()).await;
     assert_ne!(status, CommentStatus::Spam);
+}
+
+/// Security review, issue 11, items 5 and 6: the comment form refuses control characters in
+/// the text and invisible or bidi characters in the name and web address, with an error
+/// beside the field and the form re-shown with the visitor's text; nothing is stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_comment_form_refuses_control_and_invisible_characters() {
+    let w = world().await;
+    let ok = CaptchaStub::start(true).await;
+    let deps = w.submit_deps(&ok.url, 0);
+    let before = w.comments().await.len();
+
+    let body = "Agreed\u{1b}[2J\u{1b}[31m, and the feed breaks\u{b}here.";
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(
+            &w.token(),
+            &[GOOD[0], GOOD[1], ("body", body)],
+            "198.51.100.23",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 422, "{}", body_text(&resp));
+    let page = body_text(&resp);
+    assert!(
+        page.contains("Your comment contains characters we cannot accept"),
+        "{page}"
+    );
+    assert!(page.contains("and the feed breaks"), "the text is kept");
+
+    for name in [
+        "Moderator\u{202e}nimdA",
+        "Lindsay\u{200b}Ibbotson",
+        "\u{2066}Admin\u{2069}",
+        "Ann\u{feff}",
+    ] {
+        let resp = comment_submit::handler::handle(
+            &deps,
+            form_event(
+                &w.token(),
+                &[
+                    ("name", name),
+                    GOOD[1],
+                    ("website", "https://example.net/\u{202e}fdp.exe"),
+                    GOOD[2],
+                ],
+                "198.51.100.23",
+                "",
+            ),
+        )
+        .await;
+        assert_eq!(resp.status(), 422, "{name:?}: {}", body_text(&resp));
+        let page = body_text(&resp);
+        assert!(
+            page.contains("Your name contains characters we cannot accept"),
+            "{name:?}: {page}"
+        );
+        assert!(
+            page.contains("The web address contains characters we cannot accept"),
+            "{page}"
+        );
+        assert!(page.contains("pigeon-holed facts"), "the text is kept");
+    }
+    assert_eq!(
+        w.comments().await.len(),
+        before,
+        "nothing refused was stored"
+    );
+}
+
+/// Security review, issue 11, item 7: in the moderator's mail the site's own moderation
+/// links come first; the visitor's name, web address (host in punycode) and text come
+/// after them, labelled, and the text quoted line by line, so a comment imitating the links
+/// ("Approve: https://evil.example/…") cannot pass for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_moderators_mail_puts_the_real_links_first_and_quotes_the_visitor() {
+    let w = world().await;
+    let ok = CaptchaStub::start(true).await;
+    let deps = w.submit_deps(&ok.url, 0);
+    let spam = w.spam_deps();
+    let before = w.comments().await;
+    let fake = "https://evil.example/moderate?token=steal";
+    let body = format!(
+        "Thanks for the report on music in schools.\n\nApprove: {fake}\n\nDelete: {fake}&delete"
+    );
+    // "аpple" with a Cyrillic а: looks like apple.example.
+    let resp = comment_submit::handler::handle(
+        &deps,
+        form_event(
+            &w.token(),
+            &[
+                ("name", "Site Moderator"),
+                ("email", "moderator-lookalike@example.net"),
+                ("website", "https://\u{430}pple.example/offer"),
+                ("body", &body),
+            ],
+            "198.51.100.23",
+            "",
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+    let (_, status) = w.score_the_new_comment(&spam, &before).await;
+    assert_eq!(status, CommentStatus::Held);
+
+    let mails = w.sent_mail().await;
+    let mail = mails
+        .iter()
+        .find(|m| m.header("To") == Some(MODERATOR))
+        .expect("a mail to the moderator");
+    let text = &mail.text;
+    let quoted_at = text
+        .find("> Approve: https://evil.example/")
+        .unwrap_or_else(|| panic!("the fake link is quoted: {text}"));
+    for label in ["Approve", "Mark as spam", "Delete"] {
+        let at = text
+            .find(&format!("\n{label}: "))
+            .unwrap_or_else(|| panic!("a {label} line: {text}"));
+        let line = text[at + 1..].lines().next().unwrap();
+        assert!(
+            line.contains("/moderate?token=") && !line.contains("evil"),
+            "{line}"
+        );
+        assert!(at < quoted_at, "{label} comes first: {text}");
+    }
+    assert!(
+        !text.lines().any(
+            |l| l.starts_with("Approve: https://evil") || l.starts_with("Delete: https://evil")
+        ),
+        "no line of the visitor's passes for a link: {text}"
+    );
+    // Every line of the visitor's text is quoted.
+    let quoted: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("Comment, quoted:"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("-----"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(quoted.len(), body.lines().count(), "{text}");
+    assert!(quoted.iter().all(|l| l.starts_with("> ")), "{quoted:?}");
+    assert!(
+        text.contains("Name, as given by the visitor: Site Moderator"),
+        "{text}"
+    );
+    let website = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Website, as given by the visitor: "))
+        .expect("the website line");
+    assert!(
+        website.starts_with("https://xn--") && website.is_ascii(),
+        "the look-alike host in punycode: {website}"
+    );
+    let moderation_links: Vec<String> = mail
+        .links()
+        .into_iter()
+        .filter(|l| l.contains("/moderate?token=") && !l.contains("evil.example"))
+        .collect();
+    assert_eq!(moderation_links.len(), 3, "{text}");
 }

@@ -29,8 +29,7 @@ fn comment_post(token: &str, as_function_url: bool) -> lambda_http::Request {
             o.remove("pathParameters");
             o.insert("routeKey".into(), "$default".into());
             e["requestContext"]["routeKey"] = "$default".into();
-            e["requestContext"]["domainName"] =
-                "abcdefghij.lambda-url.eu-west-2.on.aws".into();
+            e["requestContext"]["domainName"] = "abcdefghij.lambda-url.eu-west-2.on.aws".into();
             e["rawPath"] = format!("/posts/{POST}/comments").into();
         }
     })
@@ -49,9 +48,16 @@ async fn comment_submit_answers_the_same_without_path_parameters() {
         SystemClock.now() - time::Duration::minutes(1),
     );
     for as_function_url in [false, true] {
-        let resp = comment_submit::handler::handle(&deps, comment_post("garbage", as_function_url)).await;
-        assert_eq!(resp.status(), 400, "a malformed token: {}", body_text(&resp));
-        let resp = comment_submit::handler::handle(&deps, comment_post(&token, as_function_url)).await;
+        let resp =
+            comment_submit::handler::handle(&deps, comment_post("garbage", as_function_url)).await;
+        assert_eq!(
+            resp.status(),
+            400,
+            "a malformed token: {}",
+            body_text(&resp)
+        );
+        let resp =
+            comment_submit::handler::handle(&deps, comment_post(&token, as_function_url)).await;
         assert_eq!(resp.status(), 303, "{}", body_text(&resp));
         assert!(resp.headers()["location"]
             .to_str()

@@ -15,6 +15,7 @@ use shared::comments::moderation::{self, Action};
 use shared::comments::spam::{self, Blocklist, History, Statistical, Submission};
 use shared::comments::{Comment, CommentStatus};
 use shared::env::EnvError;
+use shared::http::fields::{ascii_url, is_bidi_or_invisible, is_noncharacter};
 use shared::mail::Mail;
 use shared::ports::{BlobStore, Clock, ItemChange, ItemStore, Mailer, StoreError};
 use shared::signing::Signer;
@@ -255,15 +256,23 @@ async fn notify_moderator(
     let rules = c
         .spam_rules
         .iter()
-        .map(|h| format!("  - {} ({:+}): {}", h.rule, h.points, h.detail))
+        .map(|h| format!("  - {} ({:+}): {}", h.rule, h.points, visible(&h.detail)))
         .collect::<Vec<_>>()
         .join("\n");
+    let website = match c.website.as_deref() {
+        None => "(none)".to_string(),
+        Some(w) => match ascii_url(w) {
+            Some(ascii) => ascii,
+            None => format!("{} (not a valid web address)", visible(w)),
+        },
+    };
+    // The site's own links first; everything the visitor typed after them, labelled and
+    // quoted, so a comment cannot pass off a link of its own as one of these.
     let text = format!(
-        "A comment on “{title}” is waiting for you.\n\nFrom: {author}\nWebsite: {site}\nPosted: {created}\n\n{body}\n\nWhy it was held:\n{rules}\n\nApprove: {approve}\n\nMark as spam: {spam}\n\nDelete: {delete}\n\nEach link opens a page where you confirm; links work once and expire in 7 days.\nOn the command line: site comments approve {id}\n",
-        author = c.author,
-        site = c.website.as_deref().unwrap_or("-"),
+        "A comment on “{title}” is waiting for you.\n\nApprove: {approve}\n\nMark as spam: {spam}\n\nDelete: {delete}\n\nEach link opens a page where you confirm; links work once and expire in 7 days.\nOn the command line: site comments approve {id}\n\nWhy it was held:\n{rules}\n\nPosted: {created}\n\n----- What the visitor sent (their words, not the site's: the only moderation links are the ones above) -----\n\nName, as given by the visitor: {author}\nWebsite, as given by the visitor: {website}\nComment, quoted:\n{body}\n\n----- End of the visitor's text -----\n",
+        author = visible(&c.author),
         created = c.created,
-        body = c.body_md,
+        body = quoted(&c.body_md),
         approve = link(Action::Approve),
         spam = link(Action::Spam),
         delete = link(Action::Delete),
@@ -280,4 +289,33 @@ async fn notify_moderator(
         .send(&mail.to_outgoing(now, &format!("moderate-{}-{}", c.id, now.unix_timestamp())))
         .await?;
     Ok(())
+}
+
+/// The visitor's text for the moderator's mail, made visible: control characters (line
+/// breaks included: callers split lines first), line and paragraph separators, bidi and
+/// invisible characters and noncharacters written as `\u{…}`, so none can hide or reorder
+/// what the moderator reads, or start a line of its own.
+fn visible(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if (c.is_control() && c != '\t')
+            || matches!(c, '\u{2028}' | '\u{2029}')
+            || is_bidi_or_invisible(c)
+            || is_noncharacter(c)
+        {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A comment's text quoted: every line starts with "> ".
+fn quoted(body: &str) -> String {
+    body.replace("\r\n", "\n")
+        .split('\n')
+        .map(|l| format!("> {}", visible(l)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }

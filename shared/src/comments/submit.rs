@@ -7,7 +7,9 @@ use time::OffsetDateTime;
 
 use crate::comments::{comment_sk, post_pk, Comment, CommentKind, CommentStatus};
 use crate::dates::rfc3339;
-use crate::http::fields::{email_hash, is_plausible_email, normalise_email};
+use crate::http::fields::{
+    clean_line, email_hash, is_clean_text, is_noncharacter, is_plausible_email, normalise_email,
+};
 use crate::http::web::FormData;
 use crate::markdown::{comment_to_html, is_safe_url};
 use crate::ports::{Condition, ItemStore, StoreError};
@@ -27,26 +29,40 @@ pub struct CommentInput {
     pub parent: Option<String>,
 }
 
+/// One line of text (the name, the web address): trimmed, whitespace runs made one space;
+/// `None` when it holds control, invisible or bidi characters (as the sign-up form refuses
+/// them, through [`clean_line`]) or noncharacters.
+fn one_line(s: &str) -> Option<String> {
+    clean_line(s).filter(|l| !l.chars().any(is_noncharacter))
+}
+
 /// Check every field; refuse, never truncate.
 pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
     let mut errors = FieldErrors::new();
-    let name = form.get("name").trim();
     let email = form.get("email").trim();
-    let website = form.get("website").trim();
     let body = form.get("body").trim();
     let parent = form.get("parent").trim();
-    if name.is_empty() {
-        errors.insert("name".into(), "Please give your name.".into());
-    } else if name.chars().count() > MAX_NAME {
-        errors.insert(
-            "name".into(),
-            format!("Your name is longer than {MAX_NAME} characters."),
-        );
-    } else if name.chars().any(char::is_control) {
-        errors.insert(
-            "name".into(),
-            "Your name contains characters we cannot show.".into(),
-        );
+    let name = one_line(form.get("name"));
+    let website = one_line(form.get("website"));
+    match name.as_deref() {
+        None => {
+            errors.insert(
+                "name".into(),
+                "Your name contains characters we cannot accept (control, invisible or \
+                 text-direction characters); please type it again without them."
+                    .into(),
+            );
+        }
+        Some("") => {
+            errors.insert("name".into(), "Please give your name.".into());
+        }
+        Some(n) if n.chars().count() > MAX_NAME => {
+            errors.insert(
+                "name".into(),
+                format!("Your name is longer than {MAX_NAME} characters."),
+            );
+        }
+        Some(_) => {}
     }
     if email.is_empty() {
         errors.insert(
@@ -64,24 +80,34 @@ pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
             "That does not look like an e-mail address.".into(),
         );
     }
-    if website.chars().count() > MAX_WEBSITE {
-        errors.insert(
-            "website".into(),
-            format!("The web address is longer than {MAX_WEBSITE} characters."),
-        );
-    } else if !website.is_empty() {
-        match url::Url::parse(website) {
+    match website.as_deref() {
+        None => {
+            errors.insert(
+                "website".into(),
+                "The web address contains characters we cannot accept (control, invisible \
+                 or text-direction characters)."
+                    .into(),
+            );
+        }
+        Some("") => {}
+        Some(w) if w.chars().count() > MAX_WEBSITE => {
+            errors.insert(
+                "website".into(),
+                format!("The web address is longer than {MAX_WEBSITE} characters."),
+            );
+        }
+        Some(w) => match url::Url::parse(w) {
             Ok(u)
                 if matches!(u.scheme(), "http" | "https")
                     && u.host().is_some()
-                    && is_safe_url(website) => {}
+                    && is_safe_url(w) => {}
             _ => {
                 errors.insert(
                     "website".into(),
                     "A web address starts with http:// or https://.".into(),
                 );
             }
-        }
+        },
     }
     if body.is_empty() {
         errors.insert("body".into(), "Please write your comment.".into());
@@ -92,6 +118,14 @@ pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
                 "Your comment is {} characters; the limit is {MAX_BODY}.",
                 body.chars().count()
             ),
+        );
+    } else if !is_clean_text(body) {
+        errors.insert(
+            "body".into(),
+            "Your comment contains characters we cannot accept (control characters, such as \
+             a terminal escape or a form feed, often from a bad copy and paste); please \
+             remove them and send it again."
+                .into(),
         );
     }
     if !parent.is_empty()
@@ -106,9 +140,9 @@ pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
         return Err(errors);
     }
     Ok(CommentInput {
-        name: name.to_string(),
+        name: name.unwrap_or_default(),
         email: email.to_string(),
-        website: (!website.is_empty()).then(|| website.to_string()),
+        website: website.filter(|w| !w.is_empty()),
         body: body.to_string(),
         parent: (!parent.is_empty()).then(|| parent.to_string()),
     })
@@ -391,5 +425,81 @@ mod tests {
         let item = serde_json::to_string(&c.to_item().unwrap()).unwrap();
         assert!(!item.contains("ann@example.org"), "{item}");
         assert_eq!(c.status, CommentStatus::Pending);
+    }
+
+    #[test]
+    fn control_characters_in_the_body_are_refused_clearly() {
+        let with = |body: &str| {
+            validate(&form(&[
+                ("name", "Ann"),
+                ("email", "ann@example.org"),
+                ("body", body),
+            ]))
+        };
+        for bad in [
+            "a\u{1}b",
+            "a\u{b}b",
+            "see \u{1b}[2J\u{1b}[31mthis",
+            "a\u{7f}b",
+            "a\u{85}b",
+            "a\u{9b}31mb",
+            "a\u{fffe}b",
+            "a\u{ffff}b",
+            "a\u{c}b",
+            "a\u{0}b",
+            "lone\rreturn",
+        ] {
+            let errs = with(bad).expect_err(bad);
+            assert_eq!(errs.keys().collect::<Vec<_>>(), ["body"], "{bad:?}");
+            assert!(
+                errs["body"].starts_with("Your comment contains characters we cannot accept"),
+                "{bad:?}: {}",
+                errs["body"]
+            );
+        }
+        // Line breaks (as browsers send them), tabs, right-to-left text and emoji sequences
+        // are text.
+        for good in [
+            "one\r\ntwo\n\tthree",
+            "\u{5e9}\u{5dc}\u{5d5}\u{5dd} \u{200f}(RTL)",
+            "\u{1f468}\u{200d}\u{1f469}\u{200d}\u{1f467}",
+        ] {
+            assert_eq!(with(good).expect(good).body, good.trim());
+        }
+    }
+
+    #[test]
+    fn invisible_and_bidi_characters_in_the_name_and_website_are_refused() {
+        for c in [
+            '\u{200b}', '\u{200e}', '\u{200f}', '\u{202a}', '\u{202e}', '\u{2066}', '\u{2069}',
+            '\u{feff}', '\u{1b}', '\u{7f}', '\u{ffff}',
+        ] {
+            let name = format!("Ann{c}Admin");
+            let errs = validate(&form(&[
+                ("name", &name),
+                ("email", "ann@example.org"),
+                ("website", &format!("https://ann.example/{c}x")),
+                ("body", "Hi"),
+            ]))
+            .unwrap_err();
+            assert_eq!(
+                errs.keys().collect::<Vec<_>>(),
+                ["name", "website"],
+                "{c:?}"
+            );
+            assert!(
+                errs["name"].starts_with("Your name contains characters we cannot accept"),
+                "{c:?}"
+            );
+            assert!(errs["website"].contains("characters we cannot accept"));
+        }
+        // Ordinary whitespace is tidied the same way the sign-up form tidies it.
+        let ok = validate(&form(&[
+            ("name", " Ann \t Lee\n"),
+            ("email", "ann@example.org"),
+            ("body", "Hi"),
+        ]))
+        .unwrap();
+        assert_eq!(ok.name, "Ann Lee");
     }
 }

@@ -27,6 +27,47 @@ fn is_invisible_format(c: char) -> bool {
     matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{FEFF}')
 }
 
+/// A Unicode noncharacter (U+FDD0–U+FDEF, and the last two code points of every plane,
+/// U+FFFE and U+FFFF among them): never text, and U+FFFE/U+FFFF are not allowed in XML.
+pub fn is_noncharacter(c: char) -> bool {
+    matches!(c, '\u{FDD0}'..='\u{FDEF}') || (c as u32) & 0xFFFE == 0xFFFE
+}
+
+/// Bidi controls and other invisible formatting characters (zero-width space and joiners,
+/// direction marks, embeddings, overrides, isolates, the byte-order mark): what
+/// [`clean_line`] refuses besides control characters.
+pub fn is_bidi_or_invisible(c: char) -> bool {
+    is_invisible_format(c)
+}
+
+/// Is this multi-line text (a comment body) free of characters no page, feed or terminal
+/// should get: control characters (C0, DEL, C1) other than tab, line feed and a carriage
+/// return that starts a CR LF, and noncharacters? (Invisible formatting characters are
+/// allowed here: right-to-left writing and emoji sequences need them.)
+pub fn is_clean_text(s: &str) -> bool {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        let ok = match c {
+            '\t' | '\n' => true,
+            '\r' => chars.peek() == Some(&'\n'),
+            c => !c.is_control() && !is_noncharacter(c),
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// A web address as plain ASCII, the host in punycode (`https://xn--pple-43d.example/`
+/// for a Cyrillic look-alike of `apple.example`), so that a look-alike domain shows for
+/// what it is; `None` when it is not an absolute URL with a host.
+pub fn ascii_url(raw: &str) -> Option<String> {
+    let u = url::Url::parse(raw.trim()).ok()?;
+    u.host()?;
+    Some(u.to_string())
+}
+
 /// Trim and lower-case an address (see the module documentation for why).
 pub fn normalise_email(raw: &str) -> String {
     raw.trim().to_lowercase()

@@ -72,31 +72,81 @@ impl TemplateError {
     }
 }
 
-/// Autoescape for HTML and XML that leaves `/` alone (minijinja's default writes `&#x2f;`,
-/// which is valid but makes every URL unreadable): `& < > " '` are what matter in text and
-/// quoted attributes.
+/// The auto-escape mode of `.xml` templates: HTML's escaping, plus dropping what XML 1.0
+/// does not allow (see [`is_xml_char`]).
+const XML_ESCAPE: minijinja::AutoEscape = minijinja::AutoEscape::Custom("xml");
+
+/// Which escaping a template gets: XML for `.xml` templates, HTML for every other one,
+/// whatever its name (`.txt`, `.jinja`, no extension), so a partial a site owner uploads
+/// under another name still prints visitors' text escaped. (minijinja's default escapes
+/// only `.html`, `.htm` and `.xml`.)
+fn auto_escape_for(name: &str) -> minijinja::AutoEscape {
+    if name.ends_with(".xml") {
+        XML_ESCAPE
+    } else {
+        minijinja::AutoEscape::Html
+    }
+}
+
+/// A character XML 1.0 allows: tab, line feed, carriage return, and everything from U+0020
+/// but U+FFFE and U+FFFF (surrogates cannot occur in a Rust string). A single other one
+/// makes a whole feed unreadable.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r') || (c >= '\u{20}' && !matches!(c, '\u{FFFE}' | '\u{FFFF}'))
+}
+
+/// `s` without the characters XML 1.0 does not allow.
+pub fn strip_non_xml(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().all(is_xml_char) {
+        std::borrow::Cow::Borrowed(s)
+    } else {
+        std::borrow::Cow::Owned(s.chars().filter(|c| is_xml_char(*c)).collect())
+    }
+}
+
+/// Write `s` with `& < > " '` escaped (leaving `/` alone: minijinja's default writes
+/// `&#x2f;`, which is valid but makes every URL unreadable).
+fn write_html_escaped(out: &mut minijinja::Output<'_>, s: &str) -> std::fmt::Result {
+    let mut last = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let rep = match b {
+            b'&' => "&amp;",
+            b'<' => "&lt;",
+            b'>' => "&gt;",
+            b'"' => "&quot;",
+            b'\'' => "&#39;",
+            _ => continue,
+        };
+        out.write_str(&s[last..i])?;
+        out.write_str(rep)?;
+        last = i + 1;
+    }
+    out.write_str(&s[last..])
+}
+
+/// The formatter: HTML escaping for `& < > " '` in HTML templates; in `.xml` templates the
+/// same, and every value (safe ones too) stripped of characters XML does not allow, so text
+/// stored before validation refused them (imports, older comments) cannot break a feed.
 fn escape_html_text(
     out: &mut minijinja::Output<'_>,
     state: &minijinja::State<'_, '_>,
     value: &Value,
 ) -> Result<(), minijinja::Error> {
-    if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() {
+    let mode = state.auto_escape();
+    if mode == XML_ESCAPE {
+        let text = match value.as_str() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(value.to_string()),
+        };
+        let text = strip_non_xml(&text);
+        if value.is_safe() {
+            return Ok(out.write_str(&text)?);
+        }
+        return Ok(write_html_escaped(out, &text)?);
+    }
+    if mode == minijinja::AutoEscape::Html && !value.is_safe() {
         if let Some(s) = value.as_str() {
-            let mut last = 0;
-            for (i, b) in s.bytes().enumerate() {
-                let rep = match b {
-                    b'&' => "&amp;",
-                    b'<' => "&lt;",
-                    b'>' => "&gt;",
-                    b'"' => "&quot;",
-                    b'\'' => "&#39;",
-                    _ => continue,
-                };
-                out.write_str(&s[last..i])?;
-                out.write_str(rep)?;
-                last = i + 1;
-            }
-            return Ok(out.write_str(&s[last..])?);
+            return Ok(write_html_escaped(out, s)?);
         }
     }
     minijinja::escape_formatter(out, state, value)
@@ -117,6 +167,7 @@ impl Theme {
         // as an empty value, as in most template engines, not abort the build.
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Lenient);
         env.set_formatter(escape_html_text);
+        env.set_auto_escape_callback(auto_escape_for);
         let overridden: HashMap<&str, &str> = overrides
             .iter()
             .map(|(n, s)| (n.as_str(), s.as_str()))
@@ -139,8 +190,17 @@ impl Theme {
             .env
             .get_template(name)
             .map_err(|e| TemplateError::from_minijinja(name, &e))?;
-        tmpl.render(ctx)
-            .map_err(|e| TemplateError::from_minijinja(name, &e))
+        let out = tmpl
+            .render(ctx)
+            .map_err(|e| TemplateError::from_minijinja(name, &e))?;
+        // An XML document whose template included an HTML partial, or printed a value marked
+        // safe, still holds only characters XML allows.
+        if name.ends_with(".xml") {
+            if let std::borrow::Cow::Owned(stripped) = strip_non_xml(&out) {
+                return Ok(stripped);
+            }
+        }
+        Ok(out)
     }
 }
 

@@ -323,3 +323,108 @@ fn a_long_conversation_stays_on_the_page_below_the_deepest_level() {
         .collect();
     assert_eq!(flat, ["c7", "c8", "c9", "c10", "c11"], "oldest first");
 }
+
+/// Every character XML 1.0 refuses, and the C1 controls and DEL it only discourages.
+const CONTROLS: &str =
+    "\u{1}\u{8}\u{b}\u{c}\u{1b}[31m\u{1f}\u{7f}\u{85}\u{9b}\u{fffe}\u{ffff}\u{0}";
+
+fn plain_renderer<'a>(cfg: &'a SiteConfig, theme: &'a Theme) -> Renderer<'a> {
+    Renderer {
+        config: cfg,
+        quotes: &[],
+        theme,
+        css_md5: "0123456789",
+        year: 2010,
+        absolute_links: false,
+    }
+}
+
+fn summary_titled(title: &str) -> PostSummary {
+    PostSummary {
+        slug: "a".into(),
+        title: title.into(),
+        published: "2010-07-21T00:00:00Z".into(),
+        updated: None,
+        summary: title.into(),
+        photo: None,
+        caption: None,
+        draft: false,
+        source_md5: String::new(),
+    }
+}
+
+/// A comment stored with control characters (imported, or older than the rule that refuses
+/// them), bypassing validation: its post's comment feed is still well-formed XML.
+#[test]
+fn stored_control_characters_never_break_a_feed() {
+    let cfg = SiteConfig::parse("title = \"T\"\nbase_url = \"https://example.org/\"\napi_url = \"https://api.example.org\"\n").unwrap();
+    let mut c = evil_comment();
+    c.author = format!("Ann{CONTROLS}Lee");
+    c.body_md = format!("Hello{CONTROLS}world");
+    c.body_html = crate::markdown::comment_to_html(&c.body_md);
+    let ps = summary_titled(&format!("Post{CONTROLS}title"));
+    let theme = Theme::new(&[]).unwrap();
+    let r = plain_renderer(&cfg, &theme);
+    let xml = r.comments_feed(&ps, &[c.clone()]).unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed comments feed");
+    let name = doc
+        .descendants()
+        .find(|n| {
+            n.tag_name().name() == "name"
+                && n.parent().unwrap().parent().unwrap().tag_name().name() == "entry"
+        })
+        .and_then(|n| n.text())
+        .unwrap();
+    assert!(name.starts_with("Ann") && name.ends_with("Lee"), "{name:?}");
+    assert!(
+        xml.contains("Hello") && xml.contains("world"),
+        "the text around them is kept"
+    );
+    roxmltree::Document::parse(&r.feed(&[&ps]).unwrap()).expect("well-formed site feed");
+
+    // A site owner's feed template printing the values marked safe, through `|e`, or from a
+    // partial that is not `.xml`: the feed is still well-formed.
+    let theme = Theme::new(&[
+        (
+            "comments.xml".into(),
+            "<feed>{% for e in entries %}<a>{{ e.author | safe }}</a><b>{{ e.author | e }}</b>\
+             {% include \"entry.html\" %}{% endfor %}</feed>"
+                .into(),
+        ),
+        ("entry.html".into(), "<c>{{ e.content_html }}</c>".into()),
+    ])
+    .unwrap();
+    let xml = plain_renderer(&cfg, &theme)
+        .comments_feed(&ps, &[c])
+        .unwrap();
+    roxmltree::Document::parse(&xml).expect("well-formed owner's feed");
+}
+
+/// Auto-escape does not depend on a template's name: a partial a site owner uploads as
+/// `.txt`, `.jinja` or with no extension prints visitors' text escaped.
+#[test]
+fn templates_of_any_name_escape_html() {
+    let cfg = config();
+    for partial in ["partial.txt", "partial.jinja", "partial.html.j2", "partial"] {
+        let theme = Theme::new(&[
+            (
+                "post.html".into(),
+                format!(
+                    "<main>{{% for c in comments %}}{{% include \"{partial}\" %}}{{% endfor %}}</main>"
+                ),
+            ),
+            (partial.into(), "<p class=\"author\">{{ c.author }}</p>".into()),
+        ])
+        .unwrap();
+        let page = plain_renderer(&cfg, &theme)
+            .post_page(&evil_post(), None, &[evil_comment()], "t", None)
+            .unwrap();
+        assert!(
+            page.contains(
+                "<p class=\"author\">&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;&amp;</p>"
+            ),
+            "{partial}: {page}"
+        );
+        no_raw(&page);
+    }
+}
