@@ -686,7 +686,22 @@ async fn verification_moderation_and_publication_through_events() {
     assert_eq!(resp.status(), 400);
     // POST approves; the stream then publishes it.
     let resp = moderate::handler::handle(&mdeps, post(token.clone())).await;
-    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+    // ... and sends the browser on to a page it can reload without acting again.
+    assert_eq!(
+        resp.headers()["location"],
+        "http://127.0.0.1:8080/moderate?done=approve"
+    );
+    let done = moderate::handler::handle(
+        &mdeps,
+        apigw_request("apigw-moderate-get.json", |e| {
+            e["rawQueryString"] = "done=approve".into();
+            e["queryStringParameters"] = serde_json::json!({"done": "approve"});
+        }),
+    )
+    .await;
+    assert_eq!(done.status(), 200);
+    assert!(body_text(&done).contains("Approve: done"));
     let approved = shared::comments::get(w.records.as_ref(), POST, &id)
         .await
         .unwrap()
@@ -851,7 +866,7 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
         }),
     )
     .await;
-    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    assert_eq!(resp.status(), 303, "{}", body_text(&resp));
     assert!(shared::comments::get(w.records.as_ref(), POST, &first)
         .await
         .unwrap()
@@ -1167,7 +1182,7 @@ async fn the_filter_learns_from_the_moderators_verdicts() {
             }),
         )
         .await;
-        assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+        assert_eq!(resp.status(), 303, "{}", body_text(&resp));
         taught += 1;
     };
     let examples = shared::comments::filter::examples(w.records.as_ref(), w.clock.now())

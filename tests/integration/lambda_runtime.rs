@@ -31,7 +31,9 @@ use shared::ports::{Condition, ItemStore};
 use shared::signing::Signer;
 use tokio::sync::{mpsc, Mutex};
 
-const CONTENT: &str = "campaign-content";
+/// The content bucket as the samples in `events/` name it (the template's name for it): the
+/// render function acts only on S3 records for its own bucket.
+const CONTENT: &str = "campaign-content-123456789012-eu-west-2";
 const SITE: &str = "campaign-site";
 const TABLE: &str = "campaign-records";
 const REGION: &str = "eu-west-2";
@@ -501,9 +503,9 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
-    let moto = Moto::start();
+/// The site's resources in moto: both buckets (the sample content in the content bucket),
+/// the table, the mail identities. Returns the table.
+async fn world(moto: &Moto) -> DynamoItemStore {
     let sdk = moto.sdk_config().await;
     let s3 = s3_client(&sdk);
     for b in [CONTENT, SITE] {
@@ -519,7 +521,13 @@ async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
             .await
             .unwrap();
     }
-    let records = DynamoItemStore::new(dynamodb_client(&sdk), TABLE);
+    DynamoItemStore::new(dynamodb_client(&sdk), TABLE)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
+    let moto = Moto::start();
+    let records = world(&moto).await;
     let captcha = CaptchaStub::start(true).await;
     let logs = tempfile::tempdir().unwrap();
 
@@ -644,6 +652,7 @@ fn check_sample(name: &str, event: &Value, outcome: &Outcome, what: &str) -> Str
             | "apigw-signup-remove.json"
             | "apigw-signup-my-data-get.json"
             | "apigw-signup-my-data-post.json" => (400, "This link does not work"),
+            "apigw-signup-done-get.json" => (200, "Check your email"),
             other => panic!("{other}: no expectation for this sample: add one"),
         };
         if std::env::var_os("SHOW_BODIES").is_some() {
@@ -741,8 +750,15 @@ async fn extra_invocations(
                 &integration_tests::form_body(&[("token", &link)]),
             );
             let (outcome, took) = f.invoke(post).await;
-            let (status, _, text) = http_response(&outcome, "moderate POST (valid link)");
-            assert_eq!(status, 200, "action done: {text}");
+            let (status, headers, text) = http_response(&outcome, "moderate POST (valid link)");
+            assert_eq!(
+                status, 303,
+                "action done, sent on to a page to reload: {text}"
+            );
+            assert!(
+                headers.to_string().contains("/moderate?done=spam"),
+                "{headers}"
+            );
             let after = records
                 .get("POST#the-big-link-up", "COMMENT#5d41402abc4b2a76b971")
                 .await
@@ -758,6 +774,298 @@ async fn extra_invocations(
         _ => {}
     }
     out
+}
+
+// ---------------------------------------------------------------------------------------
+// AWS's own sample events
+// ---------------------------------------------------------------------------------------
+
+/// The sample events the `aws_lambda_events` crate tests itself with (its `src/fixtures/`),
+/// from the cargo registry's copy of the crate (the version in Cargo.lock if present), or
+/// `None` when no copy is found.
+fn aws_fixtures_dir() -> Option<PathBuf> {
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))?;
+    let locked = std::fs::read_to_string(root().join("Cargo.lock"))
+        .ok()
+        .and_then(|lock| {
+            let after = lock.split("name = \"aws_lambda_events\"\n").nth(1)?;
+            let version = after.strip_prefix("version = \"")?.split('"').next()?;
+            Some(format!("aws_lambda_events-{version}"))
+        });
+    let mut found: Vec<PathBuf> = std::fs::read_dir(cargo_home.join("registry").join("src"))
+        .ok()?
+        .flatten()
+        .flat_map(|index| {
+            std::fs::read_dir(index.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+        })
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("aws_lambda_events-"))
+        })
+        .map(|p| p.join("src").join("fixtures"))
+        .filter(|p| p.is_dir())
+        .collect();
+    // The locked version last, so it is the one taken.
+    found.sort_by_key(|p| {
+        let name = p.parent()?.parent()?.file_name()?.to_str()?.to_string();
+        Some(Some(&name) == locked.as_ref())
+    });
+    found.pop()
+}
+
+/// Every IP address and e-mail address in an event's strings (loopback aside): what must
+/// not reach a log line or an error message.
+fn addresses_in(v: &Value, out: &mut std::collections::BTreeSet<String>) {
+    match v {
+        Value::String(s) => {
+            let word = |c: char| c.is_ascii_alphanumeric() || "._+-@:".contains(c);
+            for token in s.split(|c: char| !word(c)) {
+                let token = token.trim_matches(|c: char| c == '.' || c == ':');
+                let ip = token
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| !ip.is_loopback() && !ip.is_unspecified());
+                let email = token.split_once('@').is_some_and(|(user, domain)| {
+                    !user.is_empty() && domain.contains('.') && !domain.contains(':')
+                });
+                if ip || email {
+                    out.insert(token.to_string());
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| addresses_in(v, out)),
+        Value::Object(o) => o.values().for_each(|v| addresses_in(v, out)),
+        _ => {}
+    }
+}
+
+/// `errorType` and `errorMessage` of an invocation error the function posted.
+fn posted_error(body: &str, what: &str) -> (String, String) {
+    let v: Value = serde_json::from_str(body)
+        .unwrap_or_else(|e| panic!("{what}: the error posted is not JSON ({e}): {body}"));
+    let field = |name: &str| {
+        v[name]
+            .as_str()
+            .unwrap_or_else(|| panic!("{what}: no {name} in the error posted: {body}"))
+            .to_string()
+    };
+    (field("errorType"), field("errorMessage"))
+}
+
+/// AWS's own sample events (every fixture of the `aws_lambda_events` crate: S3, DynamoDB
+/// stream, EventBridge, SQS, API Gateway...) sent to the render and spam-verify binaries.
+/// Whatever fails is reported to Lambda as a named error type (a variant of the function's
+/// error enum, not the type name of a boxed error) with a message; no IP or e-mail address
+/// of the events reaches a message or a log line; records skipped as not ours are said at
+/// warn level; and afterwards each function still answers well-formed inputs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn aws_sample_events_fail_with_named_error_types_through_the_runtime_api() {
+    let Some(dir) = aws_fixtures_dir() else {
+        eprintln!(
+            "SKIPPED: the aws_lambda_events crate's fixtures were not found under \
+             $CARGO_HOME/registry/src/*/aws_lambda_events-*/src/fixtures (nor \
+             $HOME/.cargo/...): run `cargo fetch` to fill the registry"
+        );
+        return;
+    };
+    let mut fixtures: Vec<(String, Value)> = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|x| x == "json") {
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if let Ok(v) = serde_json::from_slice::<Value>(&std::fs::read(&path).unwrap()) {
+                fixtures.push((name, v));
+            }
+        }
+    }
+    fixtures.sort_by(|a, b| a.0.cmp(&b.0));
+    assert!(
+        fixtures.len() >= 20
+            && fixtures.iter().any(|(n, _)| n == "example-s3-event.json")
+            && fixtures
+                .iter()
+                .any(|(n, _)| n == "example-dynamodb-event.json"),
+        "{}: too few fixtures ({})",
+        dir.display(),
+        fixtures.len()
+    );
+    let mut addresses = std::collections::BTreeSet::new();
+    for (_, v) in &fixtures {
+        addresses_in(v, &mut addresses);
+    }
+    assert!(
+        addresses.iter().any(|a| a.contains('@')),
+        "the fixtures carry e-mail addresses to look for"
+    );
+
+    let moto = Moto::start();
+    let records = world(&moto).await;
+    let logs = tempfile::tempdir().unwrap();
+    let common: Vec<(&str, String)> = vec![
+        ("TABLE_NAME", TABLE.into()),
+        ("CONTENT_BUCKET", CONTENT.into()),
+        ("STATE_PREFIX", "_state/".into()),
+        ("SIGNING_KEY", SIGNING_KEY.into()),
+    ];
+    // Name, errorType prefix, memory and own environment.
+    let functions: [(&str, &str, FunctionConfig); 2] = [
+        (
+            "render",
+            "RenderError::",
+            (512, vec![("SITE_BUCKET", SITE.into())]),
+        ),
+        (
+            "spam-verify",
+            "VerifyError::",
+            (
+                256,
+                vec![
+                    ("MAIL_FROM", FROM.into()),
+                    ("MODERATOR_EMAIL", MODERATOR.into()),
+                ],
+            ),
+        ),
+    ];
+    let mut report: Vec<String> = Vec::new();
+    for (fname, prefix, (memory, own)) in functions {
+        let env: Vec<(&str, String)> = common.iter().cloned().chain(own).collect();
+        let mut f = Function::start(fname, memory, &env, &moto.endpoint, logs.path()).await;
+        // Well-formed inputs: before AWS's samples (the render function's state), and after.
+        let mut well_formed: Vec<(String, Value)> = Vec::new();
+        if fname == "render" {
+            let (name, event) = (
+                "schedule-daily-rebuild.json",
+                integration_tests::event("schedule-daily-rebuild.json"),
+            );
+            let (outcome, _) = f.invoke(event.clone()).await;
+            check_sample(name, &event, &outcome, &format!("{fname} <- {name}"));
+            well_formed.push((
+                "s3-post-put.json".into(),
+                integration_tests::event("s3-post-put.json"),
+            ));
+        } else {
+            let event = integration_tests::event("dynamodb-comment-pending.json");
+            records
+                .put(image(&event, "NewImage"), Condition::Always)
+                .await
+                .unwrap();
+            well_formed.push(("dynamodb-comment-pending.json".into(), event));
+        }
+
+        let mut answered = 0;
+        let mut errors: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+        let sent = fixtures.iter().map(|(n, v)| (n.clone(), v.clone()));
+        // A well-formed request for a comment that does not exist: a named error too.
+        let extra = (fname == "spam-verify").then(|| {
+            (
+                "rescore of an unknown comment".to_string(),
+                json!({"rescore": "nosuchcomment"}),
+            )
+        });
+        for (name, event) in sent.chain(extra) {
+            let what = format!("{fname} <- {name}");
+            match f.invoke(event).await.0 {
+                Outcome::Response(_) => answered += 1,
+                Outcome::Error(body) => {
+                    let (ty, message) = posted_error(&body, &what);
+                    assert!(
+                        !ty.contains("alloc::boxed::Box") && !ty.contains("dyn"),
+                        "{what}: errorType is a boxed error's type name: {body}"
+                    );
+                    let variant = ty.strip_prefix(prefix).unwrap_or("");
+                    assert!(
+                        !variant.is_empty() && variant.chars().all(|c| c.is_ascii_alphanumeric()),
+                        "{what}: errorType {ty:?} is not a {prefix}<variant> name: {body}"
+                    );
+                    assert!(
+                        !message.trim().is_empty(),
+                        "{what}: empty errorMessage: {body}"
+                    );
+                    for a in &addresses {
+                        assert!(
+                            !message.contains(a.as_str()),
+                            "{what}: the errorMessage carries {a}: {message}"
+                        );
+                    }
+                    errors.entry(ty).or_default().push((name, message));
+                }
+                Outcome::InitError(e) => panic!("{what}: init error {e}"),
+            }
+        }
+        for (name, event) in well_formed {
+            let what = format!("{fname} <- {name} (after AWS's samples)");
+            let (outcome, _) = f.invoke(event.clone()).await;
+            let summary = check_sample(&name, &event, &outcome, &what);
+            report.push(format!("{what}: {summary}"));
+        }
+
+        // Skipped records are said at warn level, and no address reaches the log.
+        let log = std::fs::read_to_string(&f.log).unwrap();
+        for a in &addresses {
+            assert!(!log.contains(a.as_str()), "{fname}: the log carries {a}");
+        }
+        let warnings: Vec<Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| l["level"] == "WARN")
+            .collect();
+        let said = |text: &str| {
+            warnings.iter().any(|w| {
+                w["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(text))
+            })
+        };
+        let expected: &[&str] = if fname == "render" {
+            &[
+                "S3 record skipped: not the content bucket",
+                "stream record skipped",
+                "event not ours",
+            ]
+        } else {
+            &["stream record skipped", "event not ours"]
+        };
+        for text in expected {
+            assert!(
+                said(text),
+                "{fname}: no warning saying {text:?}; log:\n{}",
+                f.log_tail()
+            );
+        }
+
+        report.push(format!(
+            "{fname}: {} AWS samples (+ extras): {answered} answered, {} failed, {} warnings",
+            fixtures.len(),
+            errors.values().map(Vec::len).sum::<usize>(),
+            warnings.len()
+        ));
+        let mut said_how_often: BTreeMap<&str, usize> = BTreeMap::new();
+        for w in &warnings {
+            *said_how_often
+                .entry(w["fields"]["message"].as_str().unwrap_or(""))
+                .or_default() += 1;
+        }
+        for (message, n) in said_how_often {
+            report.push(format!("  warn x{n}: {message}"));
+        }
+        for (ty, cases) in &errors {
+            let (name, message) = &cases[0];
+            report.push(format!(
+                "  errorType {ty:?} x{}; e.g. {name}: errorMessage {message:?}",
+                cases.len()
+            ));
+        }
+    }
+    println!("\nAWS's sample events ({}):", dir.display());
+    for line in &report {
+        println!("  {line}");
+    }
 }
 
 /// hCaptcha's published test secret (the local server's mode) cannot switch on in a Lambda:

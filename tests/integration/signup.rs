@@ -105,9 +105,20 @@ impl World {
         .unwrap()
     }
 
+    /// Call the function as a browser does: a 303 to the sign-up outcome page is followed
+    /// (a GET of `/signup/done`), and the page it lands on is returned.
     async fn call(&self, req: Request) -> (u16, String, Response<Body>) {
         let resp = handle(&self.deps, req).await;
+        if let Some(done) = done_location(&resp) {
+            let resp = handle(&self.deps, done).await;
+            return (resp.status().as_u16(), body_text(&resp), resp);
+        }
         (resp.status().as_u16(), body_text(&resp), resp)
+    }
+
+    /// Call the function, without following a redirect.
+    async fn call_once(&self, req: Request) -> Response<Body> {
+        handle(&self.deps, req).await
     }
 
     /// The token of a sign-up page rendered a minute ago.
@@ -651,7 +662,7 @@ async fn injected_text_never_reaches_a_mail() {
         .call(json_post(
             "/signup",
             json!({"name": "Zoë O’Brien", "email": "zoe@example.net", "form_token": token,
-                   "h-captcha-response": TEST_RESPONSE}),
+                   "supporter_type": "individual", "h-captcha-response": TEST_RESPONSE}),
         ))
         .await;
     assert_eq!(status, 202);
@@ -1085,4 +1096,61 @@ async fn a_sign_up_without_a_supporter_type_is_refused_beside_the_group() {
     assert!(page.contains("value=\"Ada Lovelace\""));
     assert!(w.supporter(ADA).await.is_none(), "nothing stored");
     assert!(w.new_mails().await.is_empty(), "nothing mailed");
+}
+
+/// A 303 to the sign-up outcome page (`{api}/signup/done?m=…`), as the GET a browser makes.
+fn done_location(resp: &Response<Body>) -> Option<Request> {
+    if resp.status() != 303 {
+        return None;
+    }
+    let location = resp.headers().get("location")?.to_str().ok()?;
+    let query = location
+        .strip_prefix(&format!("{API}/signup/done?"))?
+        .to_string();
+    let params: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    Some(apigw_request("apigw-signup-done-get.json", |e| {
+        e["rawQueryString"] = query.clone().into();
+        e["queryStringParameters"] = params
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::from(v.clone())))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }))
+}
+
+/// Every form that changes something answers a browser with 303 to a page it can reload
+/// (reloading shows the page again, it does not send the form again); a script gets its
+/// answer at once; a mail client's one-click unsubscribe gets the page at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forms_that_change_something_redirect_to_a_page_that_can_be_reloaded() {
+    let w = world().await;
+    let resp = w.call_once(w.signup(&[])).await;
+    assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+    assert_eq!(
+        resp.headers()["location"],
+        format!("{API}/signup/done?m=check-your-email")
+    );
+    // The page it leads to, loaded twice: the same page, nothing sent again.
+    let mails = w.new_mails().await.len();
+    for _ in 0..2 {
+        let page = handle(&w.deps, done_location(&resp).unwrap()).await;
+        assert_eq!(page.status(), 200);
+        assert!(body_text(&page).contains("Check your email"));
+    }
+    assert_eq!(mails, 1, "one confirmation mail");
+    assert!(w.new_mails().await.is_empty(), "reloading sent nothing");
+    assert!(w.supporter(ADA).await.is_some());
+
+    // An unknown outcome is not a page.
+    let unknown = handle(
+        &w.deps,
+        apigw_request("apigw-signup-done-get.json", |e| {
+            e["rawQueryString"] = "m=nope".into();
+            e["queryStringParameters"] = json!({"m": "nope"});
+        }),
+    )
+    .await;
+    assert_eq!(unknown.status(), 404);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::comments;
-use shared::comments::moderation::{self, Outcome};
+use shared::comments::moderation::{self, Action, Outcome};
 use shared::env::EnvError;
 use shared::http::web;
 use shared::ports::{Clock, ItemStore};
@@ -55,10 +55,38 @@ async fn page(
     }
 }
 
+/// What a moderation did, as the page after the redirect shows it (`?done=`).
+async fn done_page(deps: &Deps, done: &str) -> Response<Body> {
+    let text = match done {
+        "nochange" => "Nothing to do: the comment was already in that state.".to_string(),
+        "gone" => "The comment no longer exists.".to_string(),
+        code => match Action::ALL.into_iter().find(|a| a.code() == code) {
+            Some(a) => format!(
+                "{}: done. The page is updated within a few seconds.",
+                a.verb()
+            ),
+            None => {
+                return page(
+                    deps,
+                    404,
+                    "Not found",
+                    "There is nothing at this address.",
+                    None,
+                )
+                .await
+            }
+        },
+    };
+    page(deps, 200, "Thank you", &text, None).await
+}
+
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let now = deps.clock.now();
     match *req.method() {
         lambda_http::http::Method::GET => {
+            if let Some(done) = web::query_param(&req, "done") {
+                return done_page(deps, &done).await;
+            }
             let token = web::query_param(&req, "token").unwrap_or_default();
             let link = match moderation::read_link(&deps.signer, &token, now) {
                 Ok(l) => l,
@@ -152,17 +180,16 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
                             &json!({ "id": link.id, "outcome": format!("{outcome:?}") }),
                         );
                     }
-                    let text = match outcome {
-                        Outcome::Done => format!(
-                            "{}: done. The page is updated within a few seconds.",
-                            link.action.verb()
-                        ),
-                        Outcome::NoChange => {
-                            "Nothing to do: the comment was already in that state.".to_string()
-                        }
-                        Outcome::Gone => "The comment no longer exists.".to_string(),
+                    // Sent on to a page the moderator can reload without acting again.
+                    let done = match outcome {
+                        Outcome::Done => link.action.code().to_string(),
+                        Outcome::NoChange => "nochange".into(),
+                        Outcome::Gone => "gone".into(),
                     };
-                    page(deps, 200, "Thank you", &text, None).await
+                    match deps.pages.config().await {
+                        Ok(c) => web::redirect(&format!("{}/moderate?done={done}", c.api_url)),
+                        Err(_) => done_page(deps, &done).await,
+                    }
                 }
                 Err(e) => {
                     warn!(error = %e, "records unavailable");

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
 use shared::adapters::aws::changes_from_stream;
 use shared::comments;
@@ -84,6 +85,31 @@ pub enum VerifyError {
     BadInvocation(String),
 }
 
+impl VerifyError {
+    /// A stable name for the kind of failure: the `errorType` Lambda reports (CloudWatch,
+    /// the dead-letter queue), so alarms and searches can tell failures apart.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            VerifyError::Store(StoreError::Unavailable(_)) => "VerifyError::StoreUnavailable",
+            VerifyError::Store(StoreError::Corrupt(_)) => "VerifyError::StoreCorrupt",
+            VerifyError::Store(StoreError::ConditionFailed(_)) => "VerifyError::ConditionFailed",
+            VerifyError::NotFound(_) => "VerifyError::NotFound",
+            VerifyError::BadInvocation(_) => "VerifyError::BadInvocation",
+        }
+    }
+}
+
+/// What the runtime posts to Lambda for a failed invocation: the variant's name and the
+/// message (instead of the type name of a boxed error).
+impl From<VerifyError> for Diagnostic {
+    fn from(e: VerifyError) -> Diagnostic {
+        Diagnostic {
+            error_type: e.error_type().into(),
+            error_message: e.to_string(),
+        }
+    }
+}
+
 /// One invocation of the function: a DynamoDB stream batch, or a request to score one
 /// comment again (`{"rescore": "<comment id>"}`, e.g. after the blocklist changed:
 /// `aws lambda invoke --payload '{"rescore": "…"}'`). Answers with what was done.
@@ -92,32 +118,79 @@ pub async fn on_invocation(deps: &Deps, payload: Value) -> Result<Value, VerifyE
         let status = rescore(deps, id).await?;
         return Ok(json!({ "id": id, "status": status.as_str() }));
     }
-    let stream: StreamEvent =
-        serde_json::from_value(payload).map_err(|e| VerifyError::BadInvocation(e.to_string()))?;
-    let verdicts = on_changes(deps, &changes_from_stream(&stream)?).await?;
+    // What the event is, by its field names and named source only (never its values).
+    let fields = || match &payload {
+        Value::Object(o) => {
+            let names: Vec<String> = o
+                .keys()
+                .take(10)
+                .map(|k| k.chars().take(40).collect())
+                .collect();
+            format!("[{}]", names.join(", "))
+        }
+        _ => "(not an object)".into(),
+    };
+    let source = payload
+        .pointer("/Records/0/eventSource")
+        .and_then(Value::as_str);
+    if source != Some("aws:dynamodb") {
+        let source = source.map(|s| s.chars().take(40).collect::<String>());
+        warn!(fields = %fields(), source = source.as_deref().unwrap_or("(none)"), "event not ours: not a DynamoDB stream batch or a re-score request");
+        let what = match source {
+            Some(s) => format!("records from {s}"),
+            None => format!("an event with fields {}", fields()),
+        };
+        return Err(VerifyError::BadInvocation(what));
+    }
+    let fields = fields();
+    let stream: StreamEvent = serde_json::from_value(payload).map_err(|e| {
+        warn!(fields = %fields, error = %e, "event not ours: not a DynamoDB stream batch");
+        VerifyError::BadInvocation(e.to_string())
+    })?;
+    let changes = changes_from_stream(&stream)?;
+    // The stream's filter lets only comments through: anything else is not ours.
+    for c in &changes {
+        let kind = [&c.new, &c.old]
+            .iter()
+            .find_map(|i| i.as_ref()?.get("type")?.as_str());
+        if kind != Some("comment") {
+            warn!(
+                record_type = kind.unwrap_or("(none)"),
+                "stream record skipped: not a comment"
+            );
+        }
+    }
+    let verdicts = on_changes(deps, &changes).await?;
     Ok(json!({ "verified": verdicts.len() }))
 }
 
-/// Comments that have just become pending in these changes.
+/// Comments that have just become pending in these changes (locally the change feed holds
+/// every record, so other records are passed over silently). A comment record that cannot
+/// be read is skipped, said at warn level.
 pub fn newly_pending(changes: &[ItemChange]) -> Vec<Comment> {
-    let status = |i: &Option<shared::ports::Item>| {
+    let field = |i: &Option<shared::ports::Item>, name: &str| {
         i.as_ref()
-            .and_then(|i| i.get("status").and_then(Value::as_str).map(str::to_string))
+            .and_then(|i| i.get(name).and_then(Value::as_str).map(str::to_string))
     };
     changes
         .iter()
         .filter(|c| {
-            c.new
-                .as_ref()
-                .and_then(|i| i.get("type"))
-                .and_then(Value::as_str)
-                == Some("comment")
+            field(&c.new, "type").as_deref() == Some("comment")
+                && field(&c.new, "status").as_deref() == Some("pending")
+                && field(&c.old, "status").as_deref() != Some("pending")
         })
-        .filter(|c| {
-            status(&c.new).as_deref() == Some("pending")
-                && status(&c.old).as_deref() != Some("pending")
+        .filter_map(|c| {
+            let item = c.new.as_ref()?;
+            Comment::from_item(item)
+                .inspect_err(|e| {
+                    warn!(
+                        comment = field(&c.new, "id").as_deref().unwrap_or("(none)"),
+                        error = %e,
+                        "stream record skipped: not a readable comment"
+                    );
+                })
+                .ok()
         })
-        .filter_map(|c| c.new.as_ref().and_then(|i| Comment::from_item(i).ok()))
         .collect()
 }
 

@@ -1,5 +1,6 @@
 //! Wiring only: configuration read and checked at start-up (SDK clients are made on first
-//! use); then stream batches (or re-score requests) served.
+//! use); then stream batches (or re-score requests) served. A failed invocation reports its
+//! `VerifyError` variant as the error type.
 
 use std::sync::Arc;
 
@@ -15,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let deps = Arc::new(Deps::build(&AwsParts::new(&env))?);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let deps = deps.clone();
-        async move { Ok::<_, Error>(on_invocation(&deps, event.payload).await?) }
+        async move { on_invocation(&deps, event.payload).await }
     }))
     .await
 }

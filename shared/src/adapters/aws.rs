@@ -512,7 +512,9 @@ impl DynamoItemStore {
     }
 }
 
-/// The records of a DynamoDB stream event as changes (old and new images).
+/// The records of a DynamoDB stream event as changes (old and new images). A record whose
+/// images cannot be read as items is not one this code wrote: it is skipped (said at warn
+/// level) unless it names itself a comment, which is a malformed record of ours.
 pub fn changes_from_stream(
     event: &aws_lambda_events::event::dynamodb::Event,
 ) -> Result<Vec<ItemChange>, StoreError> {
@@ -524,14 +526,26 @@ pub fn changes_from_stream(
             .map(Some)
             .map_err(|e| StoreError::Corrupt(format!("stream image: {e}")))
     };
-    event
-        .records
-        .iter()
-        .map(|r| {
-            Ok(ItemChange {
-                old: image(&r.change.old_image)?,
-                new: image(&r.change.new_image)?,
-            })
-        })
-        .collect()
+    let mut out = Vec::with_capacity(event.records.len());
+    for r in &event.records {
+        match (image(&r.change.old_image), image(&r.change.new_image)) {
+            (Ok(old), Ok(new)) => out.push(ItemChange { old, new }),
+            (Err(e), _) | (_, Err(e)) => {
+                let comment = serde_dynamo::AttributeValue::S("comment".into());
+                let ours = [&r.change.old_image, &r.change.new_image]
+                    .iter()
+                    .any(|i| i.get("type") == Some(&comment));
+                if ours {
+                    return Err(e);
+                }
+                tracing::warn!(
+                    event_id = %r.event_id,
+                    event_name = %r.event_name,
+                    error = %e,
+                    "stream record skipped: not an item of ours"
+                );
+            }
+        }
+    }
+    Ok(out)
 }

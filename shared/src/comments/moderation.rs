@@ -26,6 +26,17 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Action; 3] = [Action::Approve, Action::Spam, Action::Delete];
+
+    /// A short name for URLs (`approve`, `spam`, `delete`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Spam => "spam",
+            Self::Delete => "delete",
+        }
+    }
+
     pub fn verb(self) -> &'static str {
         match self {
             Self::Approve => "Approve",

@@ -155,6 +155,11 @@ pub fn route_path(req: &Request) -> String {
     }
 }
 
+/// `value` percent-encoded for a query string.
+pub fn url_encode(value: &str) -> impl Iterator<Item = &str> {
+    url::form_urlencoded::byte_serialize(value.as_bytes())
+}
+
 /// A query-string parameter.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
     req.query_string_parameters_ref()

@@ -68,22 +68,10 @@ impl Cx<'_> {
                 Ok(Err(p)) => self.token_problem(p, &cfg),
                 Ok(Ok(s)) => {
                     tracing::info!(email_hash = %s.email_hash, "sign-up confirmed");
-                    let news = if s.newsletter {
-                        " We will send you our e-newsletter about once a month; every issue has a \
-                     link to stop it."
-                    } else {
-                        ""
+                    let outcome = Outcome::Confirmed {
+                        newsletter: s.newsletter,
                     };
-                    Page::new(
-                        200,
-                        "confirmed",
-                        "Thank you: you are signed up",
-                        format!(
-                            "Your sign-up to {} is confirmed. Thank you for your support.{news}",
-                            cfg.title
-                        ),
-                    )
-                    .link(cfg.base_url.clone(), "Back to the site")
+                    return self.finish(outcome, "", 200).await;
                 }
             };
         self.page(page).await

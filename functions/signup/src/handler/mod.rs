@@ -32,6 +32,8 @@ use shared::supporters::{self as sup, ManageLookup, Registration, Status, TokenP
 pub use crate::Deps;
 
 mod confirm;
+mod done;
+pub use done::Outcome;
 mod my_data;
 mod signup;
 mod unsubscribe;
@@ -50,11 +52,12 @@ pub enum Route {
     Unsubscribe,
     Remove,
     MyData,
+    Done,
 }
 
 impl Route {
     /// Every route, with its path and the methods it answers.
-    pub const ALL: [(Route, &'static str, &'static [Method]); 5] = [
+    pub const ALL: [(Route, &'static str, &'static [Method]); 6] = [
         (Route::Signup, "/signup", &[Method::POST]),
         (
             Route::Confirm,
@@ -72,6 +75,7 @@ impl Route {
             "/signup/my-data",
             &[Method::GET, Method::POST],
         ),
+        (Route::Done, "/signup/done", &[Method::GET]),
     ];
 
     /// The route at `path` (no trailing slash), whatever the method.
@@ -107,6 +111,7 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         (Route::Remove, Method::POST) => cx.remove(&req).await,
         (Route::MyData, Method::GET) => cx.my_data_page(&req).await,
         (Route::MyData, Method::POST) => cx.my_data(&req).await,
+        (Route::Done, Method::GET) => cx.done_page(&req).await,
         _ => cx.not_allowed(methods),
     }
 }

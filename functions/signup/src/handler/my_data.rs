@@ -100,15 +100,6 @@ impl Cx<'_> {
                 tracing::info!(email_hash = %s.email_hash, "data copy mailed");
             }
         }
-        let status = if self.json { 202 } else { 200 };
-        Ok(self
-            .page(Page::new(
-                status,
-                "data-sent",
-                "Check your email",
-                "If that address belongs to a confirmed supporter, we have emailed it a copy of \
-                 the details we hold.",
-            ))
-            .await)
+        Ok(self.finish(Outcome::DataSent, "", 202).await)
     }
 }

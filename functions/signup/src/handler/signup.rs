@@ -127,17 +127,7 @@ impl Cx<'_> {
         if let Some(mail) = mail {
             self.send(mail).await?;
         }
-        // The same bytes whatever happened above: nobody learns whether an address is known.
-        let status = if self.json { 202 } else { 200 };
-        Ok(self
-            .page(Page::new(
-                status,
-                "check-your-email",
-                "Check your email",
-                "We have sent a message to the address you gave. Open the link in it within 48 \
-                 hours to confirm your sign-up. If nothing arrives in a few minutes, look in \
-                 your spam folder.",
-            ))
-            .await)
+        // The same answer whatever happened above: nobody learns whether an address is known.
+        Ok(self.finish(Outcome::CheckYourEmail, "", 202).await)
     }
 }

@@ -61,10 +61,11 @@ impl Cx<'_> {
     pub(super) async fn unsubscribe(&self, req: &Request) -> Response<Body> {
         let form = web::parse_form(req).ok();
         let token = token_of(req, form.as_ref());
-        let cfg = match self.config().await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
+        // A mail client's RFC 8058 one-click POST is answered at once; a person's button
+        // press is sent on to a page they can reload.
+        let one_click = form
+            .as_ref()
+            .is_some_and(|f| f.get("List-Unsubscribe") == "One-Click");
         let store = self.deps.records.as_ref();
         let page = match self.manage_lookup(&token).await {
             Err(r) => return r,
@@ -75,12 +76,7 @@ impl Cx<'_> {
                     return self.unavailable(&e);
                 }
                 tracing::info!(email_hash = %s.email_hash, "pending sign-up cancelled and suppressed");
-                Page::new(
-                    200,
-                    "cancelled",
-                    "Your sign-up is cancelled",
-                    "We have deleted the sign-up request and will not email this address again.",
-                )
+                return self.done(Outcome::Cancelled, &token, one_click).await;
             }
             Ok(ManageLookup::Found(s)) => {
                 match sup::stop_newsletter(store, &s, self.deps.clock.now()).await {
@@ -88,19 +84,7 @@ impl Cx<'_> {
                     Ok(None) => self.not_on_list(),
                     Ok(Some(_)) => {
                         tracing::info!(email_hash = %s.email_hash, "newsletter stopped");
-                        Page::new(
-                            200,
-                            "unsubscribed",
-                            "You are unsubscribed",
-                            "You will get no more newsletters from us. You are still listed as \
-                             a supporter; if you want us to delete your details as well, press \
-                             the button.",
-                        )
-                        .post_button(
-                            format!("{}/signup/remove", cfg.api_url),
-                            "Remove me entirely",
-                            &token,
-                        )
+                        return self.done(Outcome::Unsubscribed, &token, one_click).await;
                     }
                 }
             }
@@ -111,27 +95,31 @@ impl Cx<'_> {
     pub(super) async fn remove(&self, req: &Request) -> Response<Body> {
         let form = web::parse_form(req).ok();
         let token = token_of(req, form.as_ref());
-        let removed = Page::new(
-            200,
-            "removed",
-            "Your details have been removed",
-            "We have deleted your name, address and choices. We keep only a scrambled, \
-             non-reversible fingerprint of the address so that we never email it again. If you \
-             want to sign up again one day, please contact us.",
-        );
         let page = match self.manage_lookup(&token).await {
             Err(r) => return r,
             Ok(ManageLookup::Forged) => self.bad_manage_link(),
             // Erasing twice is not an error.
-            Ok(ManageLookup::Gone) => removed,
+            Ok(ManageLookup::Gone) => return self.finish(Outcome::Removed, "", 200).await,
             Ok(ManageLookup::Found(s)) => {
                 if let Err(e) = sup::erase(self.deps.records.as_ref(), &s).await {
                     return self.unavailable(&e);
                 }
                 tracing::info!(email_hash = %s.email_hash, "supporter erased");
-                removed
+                return self.finish(Outcome::Removed, "", 200).await;
             }
         };
         self.page(page).await
+    }
+
+    /// A one-click unsubscribe is answered with the page itself; anything else as every
+    /// form that changed something.
+    async fn done(&self, outcome: Outcome, token: &str, one_click: bool) -> Response<Body> {
+        if one_click && !self.json {
+            return match self.config().await {
+                Ok(cfg) => self.page(outcome.page(&cfg, token)).await,
+                Err(r) => r,
+            };
+        }
+        self.finish(outcome, token, 200).await
     }
 }
