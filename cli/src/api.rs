@@ -69,7 +69,7 @@ fn route(method: &http::Method, path: &str) -> Option<Route> {
             return Some(Route::Comments(slug.to_string()));
         }
     }
-    if path == "/moderate" {
+    if path == "/moderate" || path == "/moderate/queue" {
         return Some(Route::Moderate);
     }
     if signup::handler::Route::serves(method, path) {

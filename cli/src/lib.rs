@@ -1,6 +1,7 @@
 //! The local twin of the AWS deployment: the same builder and handlers, with embedded
 //! adapters (directories, fjall) plugged into the ports.
 
+pub mod admin;
 pub mod api;
 pub mod comments_cmd;
 pub mod local;

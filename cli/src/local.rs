@@ -92,7 +92,31 @@ impl LocalSite {
             .name("stream".into())
             .spawn(move || {
                 lower_this_threads_priority();
-                runtime.block_on(site.process_stream(rx))
+                let mut rx = rx;
+                // Consumers' panics are caught per batch (`guarded`); should the loop itself
+                // die, it is started again, after what it missed is caught up from the
+                // pending list.
+                loop {
+                    let run = std::panic::AssertUnwindSafe(|| {
+                        runtime.block_on(site.clone().process_stream(rx))
+                    });
+                    match std::panic::catch_unwind(run) {
+                        Ok(()) => return,
+                        Err(_) => {
+                            tracing::error!("stream processing stopped by a panic; restarting it");
+                            rx = site.records.subscribe();
+                            let catch_up = std::panic::AssertUnwindSafe(|| {
+                                runtime.block_on(async {
+                                    let mut backlog = Vec::new();
+                                    while site.catch_up(&mut backlog).await {}
+                                })
+                            });
+                            if std::panic::catch_unwind(catch_up).is_err() {
+                                tracing::error!("catching up after the restart failed too");
+                            }
+                        }
+                    }
+                }
             })
     }
 
@@ -130,20 +154,34 @@ impl LocalSite {
             while let Ok(more) = rx.try_recv() {
                 batch.push(more);
             }
-            if let Err(e) = spam_verify::handler::on_changes(&self.spam, &batch).await {
-                tracing::error!(error = %e, "spam verification failed");
+            // Each consumer on its own: one that fails, or panics, on a batch never stops
+            // the other, nor the ones after it.
+            match guarded(
+                "spam verification",
+                spam_verify::handler::on_changes(&self.spam, &batch),
+            )
+            .await
+            {
+                Some(Err(e)) => tracing::error!(error = %e, "spam verification failed"),
+                Some(Ok(_)) | None => {}
             }
             let posts: Vec<String> = shared::comments::posts_with_changed_comments(&batch)
                 .into_iter()
                 .collect();
             if !posts.is_empty() {
-                match render::handler::comments_changed(&self.builder, &posts, None).await {
-                    Ok(r) => {
+                match guarded(
+                    "re-rendering",
+                    render::handler::comments_changed(&self.builder, &posts, None),
+                )
+                .await
+                {
+                    Some(Ok(r)) => {
                         tracing::info!(posts = ?posts, written = r.written.len(), "comments published")
                     }
-                    Err(e) => {
+                    Some(Err(e)) => {
                         tracing::error!(error = %e, "re-render after comment change failed")
                     }
+                    None => {}
                 }
             }
         }
@@ -167,7 +205,12 @@ impl LocalSite {
         let batch: Vec<_> = backlog.drain(..backlog.len().min(BATCH)).collect();
         // A comment scored meanwhile is left alone: the verdict is written only if the
         // comment is still as it was read.
-        if let Err(e) = spam_verify::handler::verify_all(&self.spam, batch).await {
+        if let Some(Err(e)) = guarded(
+            "catch-up verification",
+            spam_verify::handler::verify_all(&self.spam, batch),
+        )
+        .await
+        {
             tracing::error!(error = %e, "catch-up verification failed");
         }
         if !backlog.is_empty() {
@@ -178,6 +221,31 @@ impl LocalSite {
             Err(e) => tracing::error!(error = %e, "catch-up build failed"),
         }
         false
+    }
+}
+
+/// Run one stream consumer's work on a batch; a panic in it is caught and logged (naming the
+/// consumer) instead of ending the stream thread, which would silently stop verification and
+/// publication for the rest of the run. `None`: it panicked. (Built with `panic = "abort"`,
+/// as the release profile is, a panic ends the process instead: the dev build `cargo run`
+/// makes unwinds.)
+pub async fn guarded<T>(consumer: &str, work: impl std::future::Future<Output = T>) -> Option<T> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(work).catch_unwind().await {
+        Ok(v) => Some(v),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            tracing::error!(
+                consumer,
+                panic = why,
+                "stream consumer panicked; it goes on with the next batch"
+            );
+            None
+        }
     }
 }
 
@@ -201,5 +269,22 @@ pub fn without_transparent_huge_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes plain integers and only sets a flag on this process.
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::guarded;
+
+    #[tokio::test]
+    async fn a_consumer_that_panics_does_not_stop_the_next() {
+        let first = guarded("first", async {
+            let v: Vec<u8> = Vec::new();
+            v[1] // panics: index out of bounds
+        })
+        .await;
+        assert_eq!(first, None);
+        let second = guarded("second", async { 7 }).await;
+        assert_eq!(second, Some(7));
     }
 }

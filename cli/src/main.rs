@@ -224,7 +224,9 @@ async fn serve(
     )?;
     let report = site.builder.full_build().await?;
     site::print_report(&report);
-    let server = site::server::Server::new(listener, site.clone());
+    // The site owner's commands reach the records through this server while it runs.
+    let admin = site::admin::AdminGuard::create(&data, local)?;
+    let server = site::server::Server::new(listener, site.clone()).with_admin_secret(&admin.secret);
     println!(
         "Serving http://{} (content: {}, data: {}). Ctrl-C stops.",
         server.local_addr(),
@@ -269,6 +271,22 @@ async fn build(
 }
 
 /// The records store: DynamoDB (TABLE_NAME) with `--aws`, else the local database.
+/// While `site serve` runs on this data folder it holds the records database: the command
+/// runs in that server, and what it says is printed. `Ok(false)`: no server runs.
+async fn through_the_server(
+    data: &std::path::Path,
+    command: &site::admin::Command,
+) -> Result<bool, Box<dyn std::error::Error>> {
+    match site::admin::send(data, command).await {
+        Some(Ok(out)) => {
+            print!("{out}");
+            Ok(true)
+        }
+        Some(Err(e)) => Err(e.into()),
+        None => Ok(false),
+    }
+}
+
 async fn records_store(
     content: &std::path::Path,
     data: &std::path::Path,
@@ -307,6 +325,19 @@ async fn supporters(
     data: PathBuf,
     aws: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    if !aws {
+        let SupportersCommand::Export {
+            supporter_type,
+            newsletter,
+        } = &command;
+        let remote = site::admin::Command::SupportersExport {
+            supporter_type: supporter_type.clone(),
+            newsletter: newsletter.clone(),
+        };
+        if through_the_server(&data, &remote).await? {
+            return Ok(());
+        }
+    }
     let (store, _site) = records_store(&content, &data, aws).await?;
     match command {
         SupportersCommand::Export {
@@ -331,6 +362,28 @@ async fn comments(
     aws: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     use shared::comments::moderation::Action;
+    if !aws {
+        let remote = match &command {
+            CommentsCommand::List { status } => site::admin::Command::CommentsList {
+                status: status.clone(),
+            },
+            CommentsCommand::Approve { id } => site::admin::Command::CommentsAct {
+                id: id.clone(),
+                action: "approve".into(),
+            },
+            CommentsCommand::Spam { id } => site::admin::Command::CommentsAct {
+                id: id.clone(),
+                action: "spam".into(),
+            },
+            CommentsCommand::Delete { id } => site::admin::Command::CommentsAct {
+                id: id.clone(),
+                action: "delete".into(),
+            },
+        };
+        if through_the_server(&data, &remote).await? {
+            return Ok(());
+        }
+    }
     // Locally the command also re-renders; on AWS the stream does.
     let (store, local) = records_store(&content, &data, aws).await?;
     let builder = local.map(|l| l.builder.clone());

@@ -20,6 +20,8 @@ use crate::local::LocalSite;
 pub struct Server {
     listener: TcpListener,
     site: LocalSite,
+    /// The secret the site owner's commands carry (see [`crate::admin`]); none: no commands.
+    admin_secret: Option<std::sync::Arc<str>>,
 }
 
 pub async fn bind(addr: SocketAddr, site: LocalSite) -> std::io::Result<Server> {
@@ -64,7 +66,17 @@ pub async fn listen(addr: Option<SocketAddr>) -> Result<TcpListener, ListenError
 
 impl Server {
     pub fn new(listener: TcpListener, site: LocalSite) -> Self {
-        Server { listener, site }
+        Server {
+            listener,
+            site,
+            admin_secret: None,
+        }
+    }
+
+    /// Answer the site owner's commands that carry this secret (from loopback only).
+    pub fn with_admin_secret(mut self, secret: &str) -> Self {
+        self.admin_secret = Some(secret.into());
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -77,10 +89,11 @@ impl Server {
         loop {
             let (stream, peer) = self.listener.accept().await?;
             let site = self.site.clone();
+            let admin = self.admin_secret.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {
-                    let site = site.clone();
-                    async move { Ok::<_, Infallible>(handle(&site, req, peer).await) }
+                    let (site, admin) = (site.clone(), admin.clone());
+                    async move { Ok::<_, Infallible>(handle(&site, req, peer, admin.as_deref()).await) }
                 });
                 let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(stream), svc)
@@ -100,7 +113,12 @@ fn text(status: StatusCode, msg: &str) -> Response<Body> {
         .expect("static response")
 }
 
-pub async fn handle(site: &LocalSite, req: Request<Incoming>, peer: SocketAddr) -> Response<Body> {
+pub async fn handle(
+    site: &LocalSite,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    admin_secret: Option<&str>,
+) -> Response<Body> {
     let (parts, body) = req.into_parts();
     // Bodies larger than a form endpoint reads are refused before they are buffered.
     let limited = http_body_util::Limited::new(body, shared::http::web::MAX_BODY + 1);
@@ -114,12 +132,43 @@ pub async fn handle(site: &LocalSite, req: Request<Incoming>, peer: SocketAddr) 
         }
     };
     let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    if path == crate::admin::PATH {
+        return admin_command(site, &parts, &body, peer, admin_secret).await;
+    }
     if let Some(resp) = crate::api::dispatch(site, parts, body, peer).await {
         return from_lambda(resp);
     }
     match method {
         Method::GET | Method::HEAD => static_file(site, &path, method == Method::HEAD).await,
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+    }
+}
+
+/// A site owner's command, from this machine, with the secret from `<data>/admin.json`.
+async fn admin_command(
+    site: &LocalSite,
+    parts: &http::request::Parts,
+    body: &Bytes,
+    peer: SocketAddr,
+    secret: Option<&str>,
+) -> Response<Body> {
+    let presented = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let allowed = parts.method == Method::POST
+        && peer.ip().is_loopback()
+        && secret.is_some_and(|s| crate::admin::authorised(s, presented));
+    if !allowed {
+        return text(StatusCode::FORBIDDEN, "forbidden");
+    }
+    let command: crate::admin::Command = match serde_json::from_slice(body) {
+        Ok(c) => c,
+        Err(e) => return text(StatusCode::BAD_REQUEST, &format!("not a command: {e}")),
+    };
+    match crate::admin::run(site, command).await {
+        Ok(out) => text(StatusCode::OK, &out),
+        Err(e) => text(StatusCode::UNPROCESSABLE_ENTITY, &e),
     }
 }
 

@@ -612,3 +612,126 @@ async fn serve_follows_the_address_it_listens_on() {
         assert!((8081..8100).contains(&p), "{p}");
     }
 }
+
+/// `site comments …` and `site supporters …` work while `site serve` runs on the same data
+/// folder (the server holds the database; the command runs in it, over loopback, with the
+/// secret from `<data>/admin.json`). Without the secret the server refuses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_moderates_while_the_server_runs() {
+    use std::io::BufRead;
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    let data = tmp.path().join("data");
+    copy_dir(&sample_content(), &content);
+    let mut server = std::process::Command::new(site_binary())
+        .args(["serve", "--addr", "127.0.0.1:0", "--content"])
+        .arg(&content)
+        .arg("--data")
+        .arg(&data)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(server.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.starts_with("Serving") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the server stopped");
+    }
+    let addr: std::net::SocketAddr = line
+        .trim_start_matches("Serving http://")
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // A visitor comments; the server's verifier holds it for the moderator.
+    let (_, _, page) = fetch(addr, "/posts/the-big-link-up/").await;
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    tokio::time::sleep(Duration::from_secs(3)).await; // a person takes a moment to write
+    let body = integration_tests::form_body(&[
+        ("name", "Kofi Mensah"),
+        ("email", "kofi@example.net"),
+        (
+            "body",
+            "Our primary school choir would love to join the Link-Up.",
+        ),
+        ("form_token", &token),
+        ("contact_reference", ""),
+        (
+            "h-captcha-response",
+            shared::adapters::captcha::TEST_RESPONSE,
+        ),
+    ]);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let resp = client
+        .post(format!("http://{addr}/posts/the-big-link-up/comments"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 303);
+
+    let site = |args: &[&str]| {
+        std::process::Command::new(site_binary())
+            .args(args)
+            .arg("--content")
+            .arg(&content)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id = loop {
+        let listed = site(&["comments", "list", "--status", "held"]);
+        assert!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        let text = String::from_utf8_lossy(&listed.stdout).to_string();
+        if let Some(l) = text.lines().find(|l| l.contains("Kofi Mensah")) {
+            break l.split_whitespace().next().unwrap().to_string();
+        }
+        assert!(Instant::now() < deadline, "never held: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let approved = site(&["comments", "approve", &id]);
+    assert!(
+        approved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&approved.stderr)
+    );
+    assert!(String::from_utf8_lossy(&approved.stdout).starts_with("Approve: done"));
+    let (_, _, page) = fetch(addr, "/posts/the-big-link-up/").await;
+    assert!(
+        page.contains("Our primary school choir"),
+        "published at once"
+    );
+    let export = site(&["supporters", "export"]);
+    assert!(export.status.success());
+    assert!(String::from_utf8_lossy(&export.stdout).starts_with("name,"));
+
+    // Without the secret: refused.
+    let refused = client
+        .post(format!("http://{addr}{}", site::admin::PATH))
+        .body(r#"{"command":"comments-list","status":"held"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 403);
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+}
