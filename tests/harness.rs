@@ -261,21 +261,35 @@ fn enc(s: &str) -> String {
 pub struct CaptchaStub {
     pub url: String,
     pub calls: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    /// The bodies of the verification requests received (urlencoded forms).
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl CaptchaStub {
     pub async fn start(success: bool) -> CaptchaStub {
+        Self::start_with(success, None).await
+    }
+
+    /// A stub that accepts every answer and says it was solved on `hostname`.
+    pub async fn solved_on(hostname: &str) -> CaptchaStub {
+        Self::start_with(true, Some(hostname.to_string())).await
+    }
+
+    async fn start_with(success: bool, hostname: Option<String>) -> CaptchaStub {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/siteverify", listener.local_addr().unwrap());
         let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let counter = calls.clone();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     return;
                 };
                 counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let (seen, hostname) = (seen.clone(), hostname.clone());
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 8192];
                     let mut got = Vec::new();
@@ -301,8 +315,15 @@ impl CaptchaStub {
                             }
                         }
                     }
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    if let Some(i) = text.find("\r\n\r\n") {
+                        seen.lock().unwrap().push(text[i + 4..].to_string());
+                    }
                     let body = if success {
-                        r#"{"success":true}"#.to_string()
+                        match &hostname {
+                            Some(h) => format!(r#"{{"success":true,"hostname":"{h}"}}"#),
+                            None => r#"{"success":true}"#.to_string(),
+                        }
                     } else {
                         r#"{"success":false,"error-codes":["invalid-input-response"]}"#.to_string()
                     };
@@ -311,7 +332,11 @@ impl CaptchaStub {
                 });
             }
         });
-        CaptchaStub { url, calls }
+        CaptchaStub {
+            url,
+            calls,
+            requests,
+        }
     }
 }
 

@@ -188,10 +188,27 @@ pub mod hcaptcha_test {
     pub const RESPONSE: &str = "10000000-aaaa-bbbb-cccc-000000000001";
 }
 
+/// Which site a captcha answer must have been solved for: an answer solved on another site
+/// (with our public site key, or with someone else's) is refused.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CaptchaSite<'a> {
+    /// The site key the page's widget used (`hcaptcha_site_key` in site.toml); sent with
+    /// the verification, so hCaptcha refuses an answer made for another key.
+    pub site_key: &'a str,
+    /// The host the answer must have been solved on (the site's); checked against the
+    /// hostname hCaptcha reports, when it reports one.
+    pub hostname: Option<&'a str>,
+}
+
 #[async_trait]
 pub trait CaptchaVerifier: Send + Sync {
     /// `remote_ip` is the client IP from the request context, never from a header.
-    async fn verify(&self, response: &str, remote_ip: Option<&str>) -> Result<(), CaptchaError>;
+    async fn verify(
+        &self,
+        response: &str,
+        remote_ip: Option<&str>,
+        site: CaptchaSite<'_>,
+    ) -> Result<(), CaptchaError>;
 }
 
 pub trait Clock: Send + Sync {

@@ -98,7 +98,22 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     if let Err(r) = deps.guard.rate("comment", ip.as_deref()).await {
         return refused(deps, json_wanted, &slug, &form, r).await;
     }
-    if let Err(r) = deps.guard.captcha(&form, ip.as_deref()).await {
+    let config = match deps.pages.config().await {
+        Ok(c) => c,
+        Err(e) => {
+            warn!(error = %e, "site configuration unavailable");
+            return refuse_plain(
+                json_wanted,
+                503,
+                "we could not store your comment just now; please try again in a few minutes",
+            );
+        }
+    };
+    if let Err(r) = deps
+        .guard
+        .captcha(&form, ip.as_deref(), config.captcha_site())
+        .await
+    {
         return refused(deps, json_wanted, &slug, &form, r).await;
     }
     if let Some(parent) = &input.parent {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::ports::{CaptchaError, CaptchaVerifier};
+use crate::ports::{CaptchaError, CaptchaSite, CaptchaVerifier};
 
 pub use crate::ports::hcaptcha_test::{
     RESPONSE as TEST_RESPONSE, SECRET as TEST_SECRET, SITE_KEY as TEST_SITE_KEY,
@@ -60,12 +60,22 @@ impl HcaptchaVerifier {
 
 #[async_trait]
 impl CaptchaVerifier for HcaptchaVerifier {
-    async fn verify(&self, response: &str, remote_ip: Option<&str>) -> Result<(), CaptchaError> {
+    async fn verify(
+        &self,
+        response: &str,
+        remote_ip: Option<&str>,
+        site: CaptchaSite<'_>,
+    ) -> Result<(), CaptchaError> {
         if response.trim().is_empty() {
             return Err(CaptchaError::Rejected);
         }
         let mut req = hcaptcha::Request::new_from_response(&self.secret, response)
             .map_err(|_| CaptchaError::Rejected)?;
+        if !site.site_key.trim().is_empty() {
+            req = req
+                .set_sitekey(site.site_key.trim())
+                .map_err(|e| CaptchaError::Unavailable(format!("site key: {e}")))?;
+        }
         if let Some(ip) = remote_ip {
             req = req
                 .set_remoteip(ip)
@@ -75,7 +85,14 @@ impl CaptchaVerifier for HcaptchaVerifier {
             Err(_) => Err(CaptchaError::Unavailable(
                 "no answer within 5 seconds".into(),
             )),
-            Ok(Ok(r)) if r.success() => Ok(()),
+            Ok(Ok(r)) if r.success() => match (site.hostname, r.hostname()) {
+                // Solved on another site: someone else's page relayed the answer.
+                (Some(ours), Some(theirs)) if !theirs.eq_ignore_ascii_case(ours) => {
+                    tracing::warn!(solved_on = %theirs, "captcha answer from another site");
+                    Err(CaptchaError::Rejected)
+                }
+                _ => Ok(()),
+            },
             Ok(Ok(_)) | Ok(Err(hcaptcha::Error::Codes(_))) => Err(CaptchaError::Rejected),
             Ok(Err(e)) => Err(CaptchaError::Unavailable(e.to_string())),
         }
@@ -89,7 +106,12 @@ pub struct TestKeyVerifier;
 
 #[async_trait]
 impl CaptchaVerifier for TestKeyVerifier {
-    async fn verify(&self, response: &str, _remote_ip: Option<&str>) -> Result<(), CaptchaError> {
+    async fn verify(
+        &self,
+        response: &str,
+        _remote_ip: Option<&str>,
+        _site: CaptchaSite<'_>,
+    ) -> Result<(), CaptchaError> {
         if response.trim() == TEST_RESPONSE {
             Ok(())
         } else {

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use crate::http::web::FormData;
-use crate::ports::{CaptchaError, CaptchaVerifier, Clock, ItemStore, StoreError};
+use crate::ports::{CaptchaError, CaptchaSite, CaptchaVerifier, Clock, ItemStore, StoreError};
 use crate::signing::{Signer, TokenError};
 
 /// The honeypot field every public form carries: hidden from people, filled by bots.
@@ -99,10 +99,16 @@ impl Guard {
         }
     }
 
-    pub async fn captcha(&self, form: &FormData, ip: Option<&str>) -> Result<(), Refusal> {
+    /// `site`: the site key and host the answer must have been solved for.
+    pub async fn captcha(
+        &self,
+        form: &FormData,
+        ip: Option<&str>,
+        site: CaptchaSite<'_>,
+    ) -> Result<(), Refusal> {
         match self
             .captcha
-            .verify(form.get("h-captcha-response"), ip)
+            .verify(form.get("h-captcha-response"), ip, site)
             .await
         {
             Ok(()) => Ok(()),

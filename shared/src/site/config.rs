@@ -119,6 +119,19 @@ impl SiteConfig {
         }
     }
 
+    /// What a captcha answer must have been solved for: this site's key, on this site's host.
+    pub fn captcha_site(&self) -> crate::ports::CaptchaSite<'_> {
+        crate::ports::CaptchaSite {
+            site_key: &self.hcaptcha_site_key,
+            hostname: self
+                .base_url
+                .split("://")
+                .nth(1)
+                .and_then(|rest| rest.split(['/', ':']).next())
+                .filter(|h| !h.is_empty()),
+        }
+    }
+
     /// The path part of `base_url` (`/` for a site at the root), for links inside pages.
     pub fn base_path(&self) -> String {
         url::Url::parse(&self.base_url)

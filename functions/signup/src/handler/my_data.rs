@@ -68,11 +68,14 @@ impl Cx<'_> {
                 }
             };
             let ip = web::client_ip(req);
+            let cfg = self.config().await?;
             let guard = &self.deps.guard;
             let checks = async {
                 guard.honeypot(&form)?;
                 guard.rate("my-data", ip.as_deref()).await?;
-                guard.captcha(&form, ip.as_deref()).await
+                guard
+                    .captcha(&form, ip.as_deref(), cfg.captcha_site())
+                    .await
             };
             if let Err(refusal) = checks.await {
                 return Ok(self

@@ -56,12 +56,15 @@ impl Cx<'_> {
                     .await)
             }
         };
+        let cfg = self.config().await?;
         let guard = &self.deps.guard;
         let checks = async {
             guard.honeypot(&form)?;
             guard.token(FORM_NAME, &form)?;
             guard.rate(FORM_NAME, ip.as_deref()).await?;
-            guard.captcha(&form, ip.as_deref()).await
+            guard
+                .captcha(&form, ip.as_deref(), cfg.captcha_site())
+                .await
         };
         if let Err(refusal) = checks.await {
             let mut errors = BTreeMap::new();
