@@ -156,14 +156,13 @@ impl LocalSite {
             }
             // Each consumer on its own: one that fails, or panics, on a batch never stops
             // the other, nor the ones after it.
-            match guarded(
+            if let Some(Err(e)) = guarded(
                 "spam verification",
                 spam_verify::handler::on_changes(&self.spam, &batch),
             )
             .await
             {
-                Some(Err(e)) => tracing::error!(error = %e, "spam verification failed"),
-                Some(Ok(_)) | None => {}
+                tracing::error!(error = %e, "spam verification failed");
             }
             let posts: Vec<String> = shared::comments::posts_with_changed_comments(&batch)
                 .into_iter()

@@ -153,7 +153,8 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
     m.insert(
         // Pages::message and Pages::config (site context), comments::get (GetItem),
         // moderation::consume (conditional PutItem), moderation::apply: comments::delete
-        // (DeleteItem) or comments::set_status (PutItem, UpdateItem).
+        // (DeleteItem) or comments::set_status (PutItem, UpdateItem); the list of held
+        // comments, comments::with_status (Query on gsi1).
         "moderate",
         site_context
             .iter()
@@ -163,6 +164,7 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
                 ("dynamodb:PutItem", "table"),
                 ("dynamodb:DeleteItem", "table"),
                 ("dynamodb:UpdateItem", "table"),
+                ("dynamodb:Query", "table/index/gsi1"),
             ])
             .collect(),
     );

@@ -469,7 +469,7 @@ fn owner(name: &str, event: &Value) -> &'static str {
         .unwrap_or_else(|| panic!("{name}: no routeKey"));
     match route.split_once(' ').map(|(_, p)| p) {
         Some(p) if p.starts_with("/posts/") && p.ends_with("/comments") => "comment-submit",
-        Some("/moderate") => "moderate",
+        Some("/moderate" | "/moderate/queue") => "moderate",
         Some(p) if p.starts_with("/signup") || p == "/unsubscribe" => "signup",
         _ => panic!("{name}: no function for route {route}: add it here"),
     }
@@ -641,9 +641,10 @@ fn check_sample(name: &str, event: &Value, outcome: &Outcome, what: &str) -> Str
         let expected: (u16, &str) = match name {
             "apigw-comment-json.json" => (400, "the form token is missing or malformed"),
             "apigw-comment-form.json" => (400, "the form token is missing or malformed"),
-            "apigw-moderate-get.json" | "apigw-moderate-post.json" => {
-                (400, "this moderation link is not valid")
-            }
+            "apigw-moderate-get.json"
+            | "apigw-moderate-post.json"
+            | "apigw-moderate-queue-get.json"
+            | "apigw-moderate-queue-post.json" => (400, "this moderation link is not valid"),
             "apigw-signup-post.json" => (400, "the form token is missing or malformed"),
             "apigw-signup-confirm-get.json" => (400, "This link does not work"),
             "apigw-unsubscribe-one-click.json" => (400, "This link does not work"),

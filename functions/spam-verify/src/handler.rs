@@ -341,14 +341,20 @@ async fn notify_moderator(
     };
     // The site's own links first; everything the visitor typed after them, labelled and
     // quoted, so a comment cannot pass off a link of its own as one of these.
+    let queue_link = format!(
+        "{}/moderate/queue?token={}",
+        config.api_url,
+        moderation::make_queue_link(&deps.signer, now)
+    );
     let text = format!(
-        "A comment on “{title}” is waiting for you.\n\nApprove: {approve}\n\nMark as spam: {spam}\n\nDelete: {delete}\n\nEach link opens a page where you confirm; links work once and expire in 7 days.\nOn the command line: site comments approve {id}\n\nWhy it was held:\n{rules}\n\nPosted: {created}\n\n----- What the visitor sent (their words, not the site's: the only moderation links are the ones above) -----\n\nName, as given by the visitor: {author}\nWebsite, as given by the visitor: {website}\nComment, quoted:\n{body}\n\n----- End of the visitor's text -----\n",
+        "A comment on “{title}” is waiting for you.\n\nApprove: {approve}\n\nMark as spam: {spam}\n\nDelete: {delete}\n\nEach link opens a page where you confirm; links work once and expire in 7 days.\n\nAll comments waiting for you: {queue}\n(a list where you approve, mark as spam or delete several at once; this link works until it expires in 7 days)\n\nOn the command line: site comments approve {id}\n\nWhy it was held:\n{rules}\n\nPosted: {created}\n\n----- What the visitor sent (their words, not the site's: the only moderation links are the ones above) -----\n\nName, as given by the visitor: {author}\nWebsite, as given by the visitor: {website}\nComment, quoted:\n{body}\n\n----- End of the visitor's text -----\n",
         author = visible(&c.author),
         created = c.created,
         body = quoted(&c.body_md),
         approve = link(Action::Approve),
         spam = link(Action::Spam),
         delete = link(Action::Delete),
+        queue = queue_link,
         id = c.id,
     );
     let mail = Mail {

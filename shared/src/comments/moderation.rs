@@ -1,6 +1,7 @@
 //! Moderation: signed, expiring, single-use links mailed to the moderator, and the actions
 //! they (or the command line) take. A link only opens a confirmation page; the action is a
-//! POST, because mail scanners follow links.
+//! POST, because mail scanners follow links. A queue link opens the list of every held
+//! comment, where the moderator acts on several at once (also by POST).
 
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
@@ -115,6 +116,48 @@ pub fn read_link(signer: &Signer, token: &str, now: OffsetDateTime) -> Result<Li
     Ok(link)
 }
 
+/// The label of the moderator's queue link, apart from [`LABEL`]: a per-comment token is
+/// never a queue token, nor the other way round.
+const QUEUE_LABEL: &str = "moderate-queue";
+
+/// What a queue link carries: only when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct QueueLink {
+    #[serde(rename = "e")]
+    expires: i64,
+    #[serde(rename = "n")]
+    nonce: String,
+}
+
+/// A signed link to the list of held comments (`GET /moderate/queue?token=…`), mailed with
+/// every held comment. Unlike a per-comment link it is not single-use: the page is a list,
+/// and each action on it is a POST carrying this token, so it works any number of times
+/// until it expires ([`LINK_LIFETIME_SECS`] after `now`).
+pub fn make_queue_link(signer: &Signer, now: OffsetDateTime) -> String {
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    let link = QueueLink {
+        expires: now.unix_timestamp() + LINK_LIFETIME_SECS,
+        nonce: hex::encode(nonce),
+    };
+    signer.sign(
+        QUEUE_LABEL,
+        &serde_json::to_vec(&link).expect("a link serialises"),
+    )
+}
+
+/// Check a queue link's signature and age. It may be used again until it expires.
+pub fn read_queue_link(signer: &Signer, token: &str, now: OffsetDateTime) -> Result<(), LinkError> {
+    let payload = signer
+        .verify(QUEUE_LABEL, token.trim())
+        .ok_or(LinkError::Invalid)?;
+    let link: QueueLink = serde_json::from_slice(&payload).map_err(|_| LinkError::Invalid)?;
+    if link.expires < now.unix_timestamp() {
+        return Err(LinkError::Expired);
+    }
+    Ok(())
+}
+
 /// Mark a link used; `Err(Used)` if it was used before. The record expires with the link.
 pub async fn consume(
     store: &dyn ItemStore,
@@ -177,7 +220,13 @@ pub async fn apply(
         Action::Delete => comments::delete(store, &comment).await?,
         Action::Approve if comment.status == CommentStatus::Approved => false,
         Action::Spam if comment.status == CommentStatus::Spam => false,
-        Action::Approve => comments::set_status(store, &comment, CommentStatus::Approved).await?,
+        Action::Approve => {
+            let ok = comments::set_status(store, &comment, CommentStatus::Approved).await?;
+            if ok {
+                comments::count_moderator_approval(store, &comment).await?;
+            }
+            ok
+        }
         Action::Spam => comments::set_status(store, &comment, CommentStatus::Spam).await?,
     };
     if ok {
@@ -232,6 +281,57 @@ mod tests {
             make_link(&s, Action::Approve, &c, now),
             t,
             "each link has its own nonce"
+        );
+    }
+
+    #[test]
+    fn queue_links_are_their_own_kind_and_expire() {
+        let s = Signer::new(&[5u8; 32]).unwrap();
+        let now = datetime!(2026-11-20 10:00 UTC);
+        let q = make_queue_link(&s, now);
+        assert_eq!(read_queue_link(&s, &q, now), Ok(()));
+        assert_eq!(
+            read_queue_link(&s, &q, now + time::Duration::days(6)),
+            Ok(()),
+            "used again and again until it expires"
+        );
+        assert_eq!(
+            read_queue_link(&s, &q, now + time::Duration::days(8)),
+            Err(LinkError::Expired)
+        );
+        assert_eq!(
+            read_queue_link(&s, &q[..q.len() - 2], now),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            read_queue_link(&Signer::new(&[6u8; 32]).unwrap(), &q, now),
+            Err(LinkError::Invalid)
+        );
+        assert_eq!(
+            read_link(&s, &q, now),
+            Err(LinkError::Invalid),
+            "a queue token is no per-comment token"
+        );
+        let c = Comment {
+            id: "abc".into(),
+            post: "p".into(),
+            parent: None,
+            author: "A".into(),
+            website: None,
+            body_md: "b".into(),
+            body_html: "b".into(),
+            status: CommentStatus::Held,
+            kind: Default::default(),
+            created: "2026-11-20T10:00:00Z".into(),
+            email_hash: None,
+            ip_hash: None,
+            spam_rules: vec![],
+        };
+        let t = make_link(&s, Action::Approve, &c, now);
+        assert_eq!(
+            read_queue_link(&s, &t, now),
+            Err(LinkError::Invalid),
+            "a per-comment token is no queue token"
         );
     }
 }

@@ -197,8 +197,20 @@ pub fn verify(
             ),
         );
     }
-    if history.trusted_author {
-        hit("trusted-author", -2, "has earlier approved comments".into());
+    // Trust softens doubt about the wording, never a blocklist or duplicate hit, and never
+    // the link count: an address is typed by anyone, so it must not open those doors.
+    let hard = [
+        "blocklisted-word",
+        "blocklisted-domain",
+        "duplicate",
+        "links",
+    ];
+    if history.trusted_author && !hits.iter().any(|h| hard.contains(&h.rule.as_str())) {
+        hits.push(RuleHit {
+            rule: "trusted-author".into(),
+            points: -2,
+            detail: "a moderator approved earlier comments by this address".into(),
+        });
     }
     let score: i32 = hits.iter().map(|h| h.points).sum();
     let status = if score >= SPAM_AT {
@@ -341,17 +353,42 @@ mod tests {
             .status,
             CommentStatus::Held
         );
-        let trusted = verify(
-            &sub("A", two_links),
-            &Blocklist::default(),
-            History {
-                trusted_author: true,
-                ..Default::default()
-            },
-            None,
+        // Trust never lifts the link count, a duplicate or the blocklist...
+        let trusted = History {
+            trusted_author: true,
+            ..Default::default()
+        };
+        let v = verify(&sub("A", two_links), &Blocklist::default(), trusted, None);
+        assert_eq!(v.status, CommentStatus::Held);
+        assert!(!v.hits.iter().any(|h| h.rule == "trusted-author"));
+        let dup = History {
+            trusted_author: true,
+            duplicate: true,
+        };
+        assert_eq!(
+            verify(&sub("A", text), &Blocklist::default(), dup, None).status,
+            CommentStatus::Spam
         );
-        assert_eq!(trusted.status, CommentStatus::Approved);
-        assert!(trusted.hits.iter().any(|h| h.rule == "trusted-author"));
+        let b = Blocklist::parse("casino\n");
+        assert_eq!(
+            verify(&sub("A", "Casino night!"), &b, trusted, None).status,
+            CommentStatus::Spam
+        );
+        // ... it only softens doubt about the wording (here: all capitals).
+        let shouting = "WE ALL AGREE WITH THIS CAMPAIGN COMPLETELY";
+        assert_eq!(
+            verify(
+                &sub("A", shouting),
+                &Blocklist::default(),
+                History::default(),
+                None
+            )
+            .status,
+            CommentStatus::Held
+        );
+        let v = verify(&sub("A", shouting), &Blocklist::default(), trusted, None);
+        assert_eq!(v.status, CommentStatus::Approved);
+        assert!(v.hits.iter().any(|h| h.rule == "trusted-author"));
     }
 
     /// Lower-casing changes byte lengths (`İ` is 2 bytes, "i̇" 3): the link scan must not

@@ -253,15 +253,25 @@ pub async fn set_status(
             },
         )
         .await?;
-    if ok && to == CommentStatus::Approved && comment.status != CommentStatus::Approved {
-        if let Some(h) = &comment.email_hash {
-            // Remember that this author has an approved comment: later ones are trusted.
-            let (pk, sk) = crate::keys::author_approved(h);
-            store.increment(&pk, &sk, 1, i64::MAX / 2).await?;
-        }
-    }
     Ok(ok)
 }
+
+/// A moderator approved this comment: count it toward its author's trust. Only a person's
+/// approval counts (the verifier's own never does), and only [`TRUSTED_AFTER`] of them make
+/// an author trusted.
+pub async fn count_moderator_approval(
+    store: &dyn ItemStore,
+    comment: &Comment,
+) -> Result<(), StoreError> {
+    if let Some(h) = &comment.email_hash {
+        let (pk, sk) = crate::keys::author_approved(h);
+        store.increment(&pk, &sk, 1, i64::MAX / 2).await?;
+    }
+    Ok(())
+}
+
+/// Moderator approvals an address needs before its comments are trusted.
+pub const TRUSTED_AFTER: i64 = 2;
 
 pub async fn delete(store: &dyn ItemStore, comment: &Comment) -> Result<bool, StoreError> {
     Ok(store
@@ -274,8 +284,9 @@ pub async fn delete(store: &dyn ItemStore, comment: &Comment) -> Result<bool, St
         .is_some())
 }
 
-/// Has this comment's author (keyed e-mail hash) had another comment approved? (When the
-/// comment itself is approved, as when it is scored again, it does not count.)
+/// Has a moderator approved at least [`TRUSTED_AFTER`] other comments from this comment's
+/// author (keyed e-mail hash)? (When the comment itself is approved, as when it is scored
+/// again, it does not count.)
 pub async fn is_trusted(store: &dyn ItemStore, comment: &Comment) -> Result<bool, StoreError> {
     let Some(email_hash) = &comment.email_hash else {
         return Ok(false);
@@ -287,7 +298,7 @@ pub async fn is_trusted(store: &dyn ItemStore, comment: &Comment) -> Result<bool
         .and_then(|i| i.get("count").and_then(Value::as_i64))
         .unwrap_or(0);
     let itself = i64::from(comment.status == CommentStatus::Approved);
-    Ok(approved - itself > 0)
+    Ok(approved - itself >= TRUSTED_AFTER)
 }
 
 /// How long a comment's text counts as "recent" for the duplicate rule.

@@ -130,6 +130,52 @@ pub fn parse_form(req: &Request) -> Result<FormData, FormError> {
     Ok(FormData(out))
 }
 
+/// Every value of one field, in the order sent: a repeated field (checkboxes sharing a
+/// name), which [`parse_form`] reads as its first value only. From a form post, or from a
+/// JSON object (a string, number or boolean, or an array of them). An absent field gives
+/// no values.
+pub fn form_values(req: &Request, name: &str) -> Result<Vec<String>, FormError> {
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_BODY {
+        return Err(FormError::TooLarge);
+    }
+    let ct = req
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if ct.starts_with("application/x-www-form-urlencoded") {
+        if std::str::from_utf8(bytes).is_err() {
+            return Err(FormError::Malformed("UTF-8"));
+        }
+        Ok(url::form_urlencoded::parse(bytes)
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .collect())
+    } else if ct.starts_with("application/json") {
+        let v: Value = serde_json::from_slice(bytes).map_err(|_| FormError::Malformed("JSON"))?;
+        let Value::Object(mut map) = v else {
+            return Err(FormError::Malformed("JSON (an object is expected)"));
+        };
+        let scalar = |v: Value| match v {
+            Value::String(s) => Ok(s),
+            Value::Bool(b) => Ok(b.to_string()),
+            Value::Number(n) => Ok(n.to_string()),
+            _ => Err(FormError::Malformed(
+                "JSON (field values must be strings, numbers or booleans, or arrays of them)",
+            )),
+        };
+        match map.remove(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items.into_iter().map(scalar).collect(),
+            Some(v) => Ok(vec![scalar(v)?]),
+        }
+    } else {
+        Err(FormError::UnsupportedType)
+    }
+}
+
 /// A path parameter (`{slug}` in the API Gateway route).
 pub fn path_param(req: &Request, name: &str) -> Option<String> {
     req.path_parameters_ref()

@@ -130,6 +130,20 @@ impl Pages {
         Ok(ctx.api_renderer().message_page(path, message)?)
     }
 
+    /// The moderator's list of held comments (`GET /moderate/queue`), with the signed queue
+    /// token for its form and what the last action did.
+    pub async fn moderation_queue(
+        &self,
+        comments: &[crate::comments::Comment],
+        token: &str,
+        notice: Option<&str>,
+    ) -> Result<String, BuildError> {
+        let ctx = self.context().await?;
+        Ok(ctx
+            .api_renderer()
+            .moderation_queue_page(comments, token, notice)?)
+    }
+
     fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.cache.0.lock().expect("pages cache")
     }

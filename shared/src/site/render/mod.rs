@@ -33,6 +33,10 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
         "message.html",
         include_str!("../theme/templates/message.html"),
     ),
+    (
+        "moderation_queue.html",
+        include_str!("../theme/templates/moderation_queue.html"),
+    ),
     ("404.html", include_str!("../theme/templates/404.html")),
     ("feed.xml", include_str!("../theme/templates/feed.xml")),
     (
@@ -301,6 +305,25 @@ pub struct MessageAction {
 pub struct HiddenField {
     pub name: String,
     pub value: String,
+}
+
+/// One held comment on the moderator's list, as plain text (the template escapes it).
+#[derive(Debug, Serialize)]
+struct QueuedCommentCtx {
+    /// The checkbox value: `<post>/<id>`.
+    value: String,
+    id: String,
+    post: String,
+    post_url: String,
+    kind: &'static str,
+    author: String,
+    /// Shown as text, never linked.
+    website: Option<String>,
+    published: String,
+    published_human: String,
+    rules: Vec<crate::comments::spam::RuleHit>,
+    score: i32,
+    body: String,
 }
 
 /// Everything a page render needs besides the page's own data.
@@ -675,6 +698,56 @@ impl Renderer<'_> {
             honeypot: HONEYPOT_FIELD,
         };
         self.page("signup.html", "Sign up", "signup/", "signup", minijinja::context! { signup_form => Value::from_serialize(&signup_form), form => Value::from_serialize(form) })
+    }
+
+    /// The moderator's list of held comments (`GET /moderate/queue`): each with its post,
+    /// author, website, date, the rules that fired and its text, all as plain text; a
+    /// checkbox each and one form (POST to `{api_url}/moderate/queue`, the signed `token`
+    /// hidden) with approve, spam and delete buttons. `notice`: what the last action did.
+    pub fn moderation_queue_page(
+        &self,
+        comments: &[Comment],
+        token: &str,
+        notice: Option<&str>,
+    ) -> Result<String, TemplateError> {
+        let items: Vec<QueuedCommentCtx> = comments
+            .iter()
+            .map(|c| QueuedCommentCtx {
+                value: format!("{}/{}", c.post, c.id),
+                id: c.id.clone(),
+                post: c.post.clone(),
+                post_url: self.href(&format!("posts/{}/", c.post)),
+                kind: match c.kind {
+                    CommentKind::Comment => "comment",
+                    CommentKind::Pingback => "linkback",
+                },
+                author: c.author.clone(),
+                website: c.website.clone(),
+                published: c.created.clone(),
+                published_human: human(&c.created),
+                rules: c.spam_rules.clone(),
+                score: c.spam_rules.iter().map(|h| h.points).sum(),
+                body: c.body_md.clone(),
+            })
+            .collect();
+        let queue_form = FormCtx {
+            action: format!("{}/moderate/queue", self.config.api_url),
+            token: token.to_string(),
+            honeypot: HONEYPOT_FIELD,
+        };
+        self.page(
+            "moderation_queue.html",
+            "Comments waiting for you",
+            "moderate/queue/",
+            "moderation",
+            minijinja::context! {
+                queue => minijinja::context! {
+                    form => Value::from_serialize(&queue_form),
+                    comments => Value::from_serialize(&items),
+                    notice => notice,
+                },
+            },
+        )
     }
 
     pub fn message_page(&self, path: &str, message: &Message) -> Result<String, TemplateError> {
