@@ -822,8 +822,10 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
     assert_eq!(status, CommentStatus::Spam);
     assert!(rules.contains(&"duplicate".to_string()), "{rules:?}");
 
-    // The approved author again, with two links: trusted, so approved.
-    let (_, status, rules) = submit_and_score(vec![
+    // The same author again, with two links. The verifier approved their first comment,
+    // which does not make them trusted (only a moderator's approvals count, two of them,
+    // and trust never lifts the link count): held.
+    let (second, status, rules) = submit_and_score(vec![
         GOOD[0],
         GOOD[1],
         (
@@ -832,8 +834,27 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
         ),
     ])
     .await;
-    assert_eq!(status, CommentStatus::Approved, "{rules:?}");
-    assert!(rules.contains(&"trusted-author".to_string()), "{rules:?}");
+    assert_eq!(status, CommentStatus::Held, "{rules:?}");
+    assert!(!rules.contains(&"trusted-author".to_string()), "{rules:?}");
+    // The moderator approves it from the mail's link.
+    let held = shared::comments::get(w.records.as_ref(), POST, &second)
+        .await
+        .unwrap()
+        .unwrap();
+    let approve = shared::comments::moderation::make_link(
+        &w.signer,
+        shared::comments::moderation::Action::Approve,
+        &held,
+        w.clock.now(),
+    );
+    let resp = moderate::handler::handle(
+        &w.moderate_deps(),
+        apigw_request("apigw-moderate-post.json", |e| {
+            set_body(e, &form_body(&[("token", &approve)]))
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 303, "{}", body_text(&resp));
 
     render::handler::comments_changed(&w.builder, &[POST.to_string()], None)
         .await
