@@ -13,7 +13,8 @@ DATA=$(mktemp -d)
 LOG="$DATA/serve.log"
 target/debug/site serve --addr 127.0.0.1:0 --content sample/content --data "$DATA/data" >"$LOG" 2>&1 &
 SERVER=$!
-trap 'kill $SERVER 2>/dev/null; wait $SERVER 2>/dev/null; rm -rf "$DATA"' EXIT
+stop() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$DATA"; }
+trap stop EXIT
 for _ in $(seq 1 600); do
   grep -q '^Serving ' "$LOG" && break
   kill -0 $SERVER 2>/dev/null || { cat "$LOG"; exit 1; }
@@ -21,4 +22,6 @@ for _ in $(seq 1 600); do
 done
 URL=$(sed -n 's/^Serving \(http:\/\/[^ ]*\).*/\1/p' "$LOG" | head -1)
 [ -n "$URL" ] || { cat "$LOG"; exit 1; }
-node tests/browser/a11y.mjs "$URL"
+status=0
+node tests/browser/a11y.mjs "$URL" || status=$?
+exit "$status"
