@@ -1,6 +1,9 @@
 //! Comments end to end through the real entry points: the submission handler with API
 //! Gateway v2 events, the spam verifier and the renderer with DynamoDB stream events, the
 //! moderation links; against DynamoDB, S3 and SES in moto and a stand-in for hCaptcha.
+//!
+//! Long on purpose: every scenario here shares one world (moto, buckets, table, a built
+//! site) and its helpers; each test is one story a reader can follow top to bottom.
 
 use std::sync::Arc;
 

@@ -17,6 +17,9 @@
 //!
 //! The template is read as YAML with its CloudFormation tags (`!Sub`, `!Ref`, `!GetAtt`...)
 //! kept as tagged values.
+//!
+//! Long on purpose: the template and the code are read once and held against each other
+//! from every side; splitting would scatter the one table (`needed()`) the checks share.
 
 use integration_tests::root;
 use serde_json::Value as Json;

@@ -11,6 +11,9 @@
 //! `GET /runtime/invocation/next` (start-up: what a cold start adds before the handler runs),
 //! and the duration of each invocation (event handed over -> response posted). These are
 //! debug builds on this machine against moto: indications, not Lambda figures.
+//!
+//! Long on purpose: the Runtime API stub, the binaries' start-up and every sample's expected
+//! answer belong together; each test drives the same stub.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::convert::Infallible;

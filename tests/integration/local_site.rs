@@ -1,5 +1,8 @@
 //! The local site through its real entry points: the `site` library's server and watcher,
 //! embedded storage, HTTP on loopback.
+//!
+//! Long on purpose: each test is one visitor's or owner's story against a running local
+//! site, over HTTP; they share the server set-up and fetch helpers.
 
 use std::time::{Duration, Instant};
 

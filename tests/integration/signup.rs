@@ -1,6 +1,9 @@
 //! Supporter sign-up end to end through the function's entry point (`signup::handler::handle`)
 //! with API Gateway HTTP API (v2) events from `events/`, against DynamoDB, S3 and SES in
 //! moto, with hCaptcha's test keys or a stand-in for hCaptcha on a loopback port.
+//!
+//! Long on purpose: every sign-up scenario shares one world and its helpers (forms as a
+//! browser posts them, mails read back from moto); each test is one story.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};

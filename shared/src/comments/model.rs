@@ -60,7 +60,16 @@ pub struct Comment {
     pub ip_hash: Option<String>,
     /// The spam rules that fired, with the verdict (explainable moderation).
     #[serde(default)]
-    pub spam_rules: Vec<crate::comments::spam::RuleHit>,
+    pub spam_rules: Vec<RuleHit>,
+}
+
+/// One spam rule that fired on a comment, kept with it: its name, its points, and what it
+/// saw (explainable moderation; the rules themselves are in [`crate::comments::spam`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleHit {
+    pub rule: String,
+    pub points: i32,
+    pub detail: String,
 }
 
 pub use crate::keys::{comment_sk, post_pk, COMMENT_SK_PREFIX};

@@ -2,18 +2,10 @@
 //! verdict, so a moderator (and the site owner) can see why a comment was held.
 //! hCaptcha already ran at submission; this is the second layer.
 
-use serde::{Deserialize, Serialize};
-
 use crate::comments::classifier::Model;
 use crate::comments::CommentStatus;
 
-/// One rule that fired: its name, its points, and what it saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RuleHit {
-    pub rule: String,
-    pub points: i32,
-    pub detail: String,
-}
+pub use crate::comments::model::RuleHit;
 
 /// At or above this, spam; above zero, held for a moderator; otherwise approved.
 pub const SPAM_AT: i32 = 4;

@@ -3,6 +3,10 @@
 //!
 //! The built-in theme is compiled in; files under `templates/` in the content store replace
 //! built-in templates of the same name, so the look changes by uploading files.
+//!
+//! One file on purpose (about 800 lines): every page method builds its context the same way
+//! from the same site data, and the escaping set-up (auto-escape by template, the XML
+//! formatter) must be read next to the templates it protects.
 
 use std::collections::{BTreeMap, HashMap};
 
