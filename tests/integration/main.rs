@@ -3,6 +3,7 @@
 //! handlers with events shaped as AWS sends them (against moto), the binaries under the
 //! Lambda Runtime API, the local server over HTTP, and the template against the code.
 
+mod abuse;
 mod captcha;
 mod comments;
 mod emulators;

@@ -65,6 +65,12 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         Err(e) => return refuse_plain(json_wanted, e.status(), &e.to_string()),
     };
     let ip = web::client_ip(&req);
+    // The rate limit first, before anything is rendered or read: a flood of posts, valid or
+    // not, costs one counter each. (The form re-shown with the visitor's text uses the
+    // post and its comments as the form functions keep them for a minute.)
+    if let Err(r) = deps.guard.rate("comment", ip.as_deref()).await {
+        return refused(deps, json_wanted, &slug, &form, r).await;
+    }
 
     let input = match comments::validate(&form) {
         Ok(i) => i,
@@ -95,9 +101,6 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
             );
         }
     };
-    if let Err(r) = deps.guard.rate("comment", ip.as_deref()).await {
-        return refused(deps, json_wanted, &slug, &form, r).await;
-    }
     let config = match deps.pages.config().await {
         Ok(c) => c,
         Err(e) => {

@@ -42,6 +42,10 @@ struct Kept {
     context: Option<Fresh<Arc<SiteContext>>>,
     /// Published posts only: a slug with no post is asked again each time.
     posts: HashMap<String, Fresh<Arc<Post>>>,
+    /// Each post's approved comments, for the form re-shown: a stream of invalid posts must
+    /// not cost a strongly consistent query of every comment each time (denial of wallet).
+    comments: HashMap<String, Fresh<Arc<Vec<crate::comments::Comment>>>>,
+    photos: Option<Fresh<Arc<PhotoIndex>>>,
 }
 
 /// A value and when it was read; good for [`KEEP_FOR`].
@@ -102,10 +106,30 @@ impl Pages {
         form: &crate::site::render::FormState,
     ) -> Result<String, BuildError> {
         let ctx = self.context().await?;
-        let photos: PhotoIndex = read_state(self.state.as_ref(), layout::state::PHOTO_INDEX)
-            .await?
-            .unwrap_or_default();
-        let comments = approved_comments(self.records.as_ref(), &post.slug).await?;
+        let kept_photos = self.kept().photos.as_ref().and_then(Fresh::get);
+        let photos = match kept_photos {
+            Some(p) => p,
+            None => {
+                let p: Arc<PhotoIndex> = Arc::new(
+                    read_state(self.state.as_ref(), layout::state::PHOTO_INDEX)
+                        .await?
+                        .unwrap_or_default(),
+                );
+                self.kept().photos = Some(Fresh::new(p.clone()));
+                p
+            }
+        };
+        let kept_comments = self.kept().comments.get(&post.slug).and_then(Fresh::get);
+        let comments = match kept_comments {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(approved_comments(self.records.as_ref(), &post.slug).await?);
+                self.kept()
+                    .comments
+                    .insert(post.slug.clone(), Fresh::new(c.clone()));
+                c
+            }
+        };
         let photo = post.photo.as_ref().and_then(|k| photos.photos.get(k));
         Ok(ctx
             .api_renderer()
