@@ -240,11 +240,8 @@ mod tests {
     use super::*;
     use time::macros::datetime;
 
-    #[test]
-    fn links_are_signed_and_expire() {
-        let s = Signer::new(&[5u8; 32]).unwrap();
-        let now = datetime!(2026-11-20 10:00 UTC);
-        let c = Comment {
+    fn held() -> Comment {
+        Comment {
             id: "abc".into(),
             post: "p".into(),
             parent: None,
@@ -258,7 +255,14 @@ mod tests {
             email_hash: None,
             ip_hash: None,
             spam_rules: vec![],
-        };
+        }
+    }
+
+    #[test]
+    fn links_are_signed_and_expire() {
+        let s = Signer::new(&[5u8; 32]).unwrap();
+        let now = datetime!(2026-11-20 10:00 UTC);
+        let c = held();
         let t = make_link(&s, Action::Approve, &c, now);
         let l = read_link(&s, &t, now).unwrap();
         assert_eq!(
@@ -312,21 +316,7 @@ mod tests {
             Err(LinkError::Invalid),
             "a queue token is no per-comment token"
         );
-        let c = Comment {
-            id: "abc".into(),
-            post: "p".into(),
-            parent: None,
-            author: "A".into(),
-            website: None,
-            body_md: "b".into(),
-            body_html: "b".into(),
-            status: CommentStatus::Held,
-            kind: Default::default(),
-            created: "2026-11-20T10:00:00Z".into(),
-            email_hash: None,
-            ip_hash: None,
-            spam_rules: vec![],
-        };
+        let c = held();
         let t = make_link(&s, Action::Approve, &c, now);
         assert_eq!(
             read_queue_link(&s, &t, now),

@@ -85,8 +85,8 @@ fn body_bytes(req: &Request) -> &[u8] {
     }
 }
 
-/// Read a form post or a JSON object.
-pub fn parse_form(req: &Request) -> Result<FormData, FormError> {
+/// The body (refused when larger than [`MAX_BODY`]) and the content type, lower-cased.
+fn checked_body(req: &Request) -> Result<(&[u8], String), FormError> {
     let bytes = body_bytes(req);
     if bytes.len() > MAX_BODY {
         return Err(FormError::TooLarge);
@@ -97,6 +97,12 @@ pub fn parse_form(req: &Request) -> Result<FormData, FormError> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
+    Ok((bytes, ct))
+}
+
+/// Read a form post or a JSON object.
+pub fn parse_form(req: &Request) -> Result<FormData, FormError> {
+    let (bytes, ct) = checked_body(req)?;
     let mut out = BTreeMap::new();
     if ct.starts_with("application/x-www-form-urlencoded") {
         if std::str::from_utf8(bytes).is_err() {
@@ -135,16 +141,7 @@ pub fn parse_form(req: &Request) -> Result<FormData, FormError> {
 /// JSON object (a string, number or boolean, or an array of them). An absent field gives
 /// no values.
 pub fn form_values(req: &Request, name: &str) -> Result<Vec<String>, FormError> {
-    let bytes = body_bytes(req);
-    if bytes.len() > MAX_BODY {
-        return Err(FormError::TooLarge);
-    }
-    let ct = req
-        .headers()
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let (bytes, ct) = checked_body(req)?;
     if ct.starts_with("application/x-www-form-urlencoded") {
         if std::str::from_utf8(bytes).is_err() {
             return Err(FormError::Malformed("UTF-8"));
