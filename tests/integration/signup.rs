@@ -499,16 +499,32 @@ async fn a_repeat_sign_up_is_indistinguishable_from_a_new_one() {
     assert!(second.header("subject").unwrap().contains("Please confirm"));
     let second_token = confirm_token(&second);
     assert_ne!(first_token, second_token);
-    // The earlier link was replaced; the latest one confirms the latest details.
+    // The earlier link was replaced, but not the details: anyone can type an address, so
+    // the sign-up waiting for confirmation keeps what it asked for, and the confirm page
+    // says what it confirms.
     assert_eq!(
         w.call(post_token("/signup/confirm", &first_token)).await.0,
         400
+    );
+    let confirm_page = w
+        .call(apigw_request("apigw-signup-confirm-get.json", |e| {
+            e["rawQueryString"] = format!("token={second_token}").into();
+            e["queryStringParameters"] = json!({ "token": second_token });
+        }))
+        .await;
+    assert_eq!(confirm_page.0, 200);
+    assert!(
+        confirm_page
+            .1
+            .contains("as Ada Lovelace (an individual), with the e-newsletter"),
+        "{}",
+        confirm_page.1
     );
     assert_eq!(
         w.call(post_token("/signup/confirm", &second_token)).await.0,
         200
     );
-    assert_eq!(w.supporter(ADA).await.unwrap().name, "Ada King");
+    assert_eq!(w.supporter(ADA).await.unwrap().name, "Ada Lovelace");
     assert_eq!(
         manage_token(&first),
         manage_token(&second),
@@ -527,12 +543,12 @@ async fn a_repeat_sign_up_is_indistinguishable_from_a_new_one() {
     assert!(link(&third, &format!("{API}/unsubscribe?token=")).is_some());
     assert!(link(&third, &format!("{API}/signup/my-data?token=")).is_some());
     assert!(
-        third.text.starts_with("Hello Ada King,"),
+        third.text.starts_with("Hello Ada Lovelace,"),
         "the confirmed name, not the new one"
     );
     assert_eq!(
         w.supporter(ADA).await.unwrap().name,
-        "Ada King",
+        "Ada Lovelace",
         "nothing changed"
     );
 

@@ -87,11 +87,27 @@ pub async fn register(
         SignupPlan::Create => None,
         SignupPlan::Replace { previous } => Some(previous),
     };
+    // A sign-up still waiting for confirmation keeps its details: anyone can type an
+    // address, so a second sign-up must not replace what the first asked for. It only
+    // gets a new link (the confirm page shows what it confirms). A lapsed one is replaced.
+    let waiting = previous.as_deref().filter(|p| {
+        p.status == Status::Pending && p.expires_at.is_some_and(|e| e > now.unix_timestamp())
+    });
+    let details = match waiting {
+        Some(p) => Signup {
+            name: p.name.clone(),
+            email: signup.email.clone(),
+            supporter_type: p.supporter_type,
+            organisation: p.organisation.clone(),
+            newsletter: p.newsletter,
+        },
+        None => signup.clone(),
+    };
     let token = new_token();
     let hash = token_hash(&token);
     let supporter = Supporter::pending(
         eh.clone(),
-        signup,
+        &details,
         ip_hash.to_string(),
         now,
         hash.clone(),

@@ -37,13 +37,22 @@ impl Cx<'_> {
         let page = match check {
             Err(e) => return self.unavailable(&e),
             Ok(Err(p)) => self.token_problem(p, &cfg),
-            Ok(Ok(_)) => Page::new(
+            // What is being confirmed, so nobody confirms details someone else typed.
+            Ok(Ok(s)) => Page::new(
                 200,
                 "confirm",
                 "Confirm your sign-up",
                 format!(
-                    "Press the button to confirm that you want to sign up to {}.",
-                    cfg.title
+                    "Press the button to confirm that you want to sign up to {} as {}{}, {} \
+                     the e-newsletter. If these are not the details you gave, do not press \
+                     it: the sign-up lapses by itself in 48 hours.",
+                    cfg.title,
+                    s.name,
+                    match (&s.supporter_type, &s.organisation) {
+                        (sup::SupporterType::Organisation, Some(o)) => format!(" for {o}"),
+                        _ => " (an individual)".into(),
+                    },
+                    if s.newsletter { "with" } else { "without" }
                 ),
             )
             .post_button(
