@@ -17,6 +17,8 @@ echo "== cargo fmt"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== dependency advisories (cargo-audit, RustSec snapshot)"
+bash tests/advisories.sh
 echo "== template lint"
 .venv/bin/cfn-lint infra/template.yaml
 .venv/bin/python infra/lint_expanded.py infra/template.yaml
