@@ -78,15 +78,12 @@ pub async fn list(
 
 /// `approve`, `spam` or `delete`.
 pub fn parse_action(s: &str) -> Result<Action, String> {
-    Action::ALL
-        .into_iter()
-        .find(|a| a.code() == s.trim())
-        .ok_or_else(|| {
-            format!(
-                "the action must be approve, spam or delete, not `{}`",
-                printable(s)
-            )
-        })
+    Action::from_code(s.trim()).ok_or_else(|| {
+        format!(
+            "the action must be approve, spam or delete, not `{}`",
+            printable(s)
+        )
+    })
 }
 
 /// Apply an action to a comment found by id; returns its post (to re-render) and a message.

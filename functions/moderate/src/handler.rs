@@ -66,7 +66,7 @@ async fn done_page(deps: &Deps, done: &str) -> Response<Body> {
     let text = match done {
         "nochange" => "Nothing to do: the comment was already in that state.".to_string(),
         "gone" => "The comment no longer exists.".to_string(),
-        code => match Action::ALL.into_iter().find(|a| a.code() == code) {
+        code => match Action::from_code(code) {
             Some(a) => format!(
                 "{}: done. The page is updated within a few seconds.",
                 a.verb()
@@ -173,7 +173,7 @@ async fn queue(deps: &Deps, req: Request) -> Response<Body> {
                     }],
                 })
             };
-            let Some(action) = Action::ALL.into_iter().find(|a| a.code() == action) else {
+            let Some(action) = Action::from_code(&action) else {
                 return page(
                     deps,
                     400,
@@ -219,7 +219,7 @@ async fn queue(deps: &Deps, req: Request) -> Response<Body> {
                 // someone else, say) is left as it is.
                 let outcome = match comments::get(deps.records.as_ref(), post, id).await {
                     Ok(Some(c)) if c.status == CommentStatus::Held => {
-                        moderation::apply(deps.records.as_ref(), post, id, action, now).await
+                        moderation::apply_to(deps.records.as_ref(), c, action, now).await
                     }
                     Ok(_) => Ok(Outcome::NoChange),
                     Err(e) => Err(e),
@@ -257,7 +257,7 @@ async fn queue(deps: &Deps, req: Request) -> Response<Body> {
 fn queue_notice(done: &str, skipped: usize) -> Option<String> {
     let (n, code) = done.split_once('-')?;
     let n: usize = n.parse().ok()?;
-    let action = Action::ALL.into_iter().find(|a| a.code() == code)?;
+    let action = Action::from_code(code)?;
     let what = match action {
         Action::Approve => "approved",
         Action::Spam => "marked as spam",

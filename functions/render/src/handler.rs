@@ -11,7 +11,7 @@ use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use aws_lambda_events::event::s3::S3Event;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
-use shared::adapters::aws::changes_from_stream;
+use shared::adapters::aws::{changes_from_stream, event_shape};
 use shared::comments::posts_with_changed_comments;
 use shared::ports::StoreError;
 use shared::site::build::{BuildError, BuildReport, Builder, ContentEvent};
@@ -60,35 +60,6 @@ impl From<RenderError> for Diagnostic {
     }
 }
 
-/// What an event looks like, for messages about one we do not know: its top-level field
-/// names and the source it names, never its values (a misrouted event may carry addresses).
-pub fn event_shape(payload: &Value) -> String {
-    let short = |s: &str| s.chars().take(40).collect::<String>();
-    match payload {
-        Value::Object(o) => {
-            let mut fields: Vec<String> = o.keys().take(10).map(|k| short(k)).collect();
-            if o.len() > fields.len() {
-                fields.push("…".into());
-            }
-            let source = [
-                "/Records/0/eventSource",
-                "/Records/0/EventSource",
-                "/source",
-            ]
-            .iter()
-            .find_map(|p| payload.pointer(p).and_then(Value::as_str))
-            .map(|s| format!(" (source {})", short(s)))
-            .unwrap_or_default();
-            format!("an object with fields [{}]{source}", fields.join(", "))
-        }
-        Value::Array(a) => format!("an array of {} items", a.len()),
-        Value::String(_) => "a string".into(),
-        Value::Number(_) => "a number".into(),
-        Value::Bool(_) => "a boolean".into(),
-        Value::Null => "null".into(),
-    }
-}
-
 /// What an invocation asks for.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RenderRequest {
@@ -122,21 +93,6 @@ pub fn parse_event(
         let event: StreamEvent = serde_json::from_value(payload)
             .map_err(|e| RenderError::UnknownEvent(format!("DynamoDB stream event: {e}")))?;
         let changes = changes_from_stream(&event).map_err(BuildError::from)?;
-        for c in &changes {
-            let is_comment = |i: &Option<shared::ports::Item>| {
-                i.as_ref()
-                    .and_then(|i| i.get("type"))
-                    .and_then(Value::as_str)
-                    == Some("comment")
-            };
-            if !is_comment(&c.old) && !is_comment(&c.new) {
-                let kind = [&c.new, &c.old]
-                    .iter()
-                    .find_map(|i| i.as_ref()?.get("type")?.as_str())
-                    .unwrap_or("(none)");
-                warn!(record_type = kind, "stream record skipped: not a comment");
-            }
-        }
         return Ok(RenderRequest::Comments {
             posts: posts_with_changed_comments(&changes).into_iter().collect(),
             at: event

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
-use shared::adapters::aws::changes_from_stream;
+use shared::adapters::aws::{changes_from_stream, event_shape};
 use shared::comments;
 use shared::comments::classifier::Model;
 use shared::comments::filter::{self, SpamSettings};
@@ -118,48 +118,25 @@ pub async fn on_invocation(deps: &Deps, payload: Value) -> Result<Value, VerifyE
         let status = rescore(deps, id).await?;
         return Ok(json!({ "id": id, "status": status.as_str() }));
     }
-    // What the event is, by its field names and named source only (never its values).
-    let fields = || match &payload {
-        Value::Object(o) => {
-            let names: Vec<String> = o
-                .keys()
-                .take(10)
-                .map(|k| k.chars().take(40).collect())
-                .collect();
-            format!("[{}]", names.join(", "))
-        }
-        _ => "(not an object)".into(),
-    };
     let source = payload
         .pointer("/Records/0/eventSource")
         .and_then(Value::as_str);
     if source != Some("aws:dynamodb") {
         let source = source.map(|s| s.chars().take(40).collect::<String>());
-        warn!(fields = %fields(), source = source.as_deref().unwrap_or("(none)"), "event not ours: not a DynamoDB stream batch or a re-score request");
+        let shape = event_shape(&payload);
+        warn!(event = %shape, "event not ours: not a DynamoDB stream batch or a re-score request");
         let what = match source {
             Some(s) => format!("records from {s}"),
-            None => format!("an event with fields {}", fields()),
+            None => format!("an event: {shape}"),
         };
         return Err(VerifyError::BadInvocation(what));
     }
-    let fields = fields();
+    let shape = event_shape(&payload);
     let stream: StreamEvent = serde_json::from_value(payload).map_err(|e| {
-        warn!(fields = %fields, error = %e, "event not ours: not a DynamoDB stream batch");
+        warn!(event = %shape, error = %e, "event not ours: not a DynamoDB stream batch");
         VerifyError::BadInvocation(e.to_string())
     })?;
     let changes = changes_from_stream(&stream)?;
-    // The stream's filter lets only comments through: anything else is not ours.
-    for c in &changes {
-        let kind = [&c.new, &c.old]
-            .iter()
-            .find_map(|i| i.as_ref()?.get("type")?.as_str());
-        if kind != Some("comment") {
-            warn!(
-                record_type = kind.unwrap_or("(none)"),
-                "stream record skipped: not a comment"
-            );
-        }
-    }
     let verdicts = on_changes(deps, &changes).await?;
     Ok(json!({ "verified": verdicts.len() }))
 }

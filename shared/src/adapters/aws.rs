@@ -529,7 +529,20 @@ pub fn changes_from_stream(
     let mut out = Vec::with_capacity(event.records.len());
     for r in &event.records {
         match (image(&r.change.old_image), image(&r.change.new_image)) {
-            (Ok(old), Ok(new)) => out.push(ItemChange { old, new }),
+            (Ok(old), Ok(new)) => {
+                // The functions' stream filters pass comments only: anything else is not
+                // ours (the consumers pass it over), and said so once, here.
+                let kind = [&new, &old]
+                    .iter()
+                    .find_map(|i| i.as_ref()?.get("type")?.as_str());
+                if kind != Some("comment") {
+                    tracing::warn!(
+                        record_type = kind.unwrap_or("(none)"),
+                        "stream record skipped: not a comment"
+                    );
+                }
+                out.push(ItemChange { old, new })
+            }
             (Err(e), _) | (_, Err(e)) => {
                 let comment = serde_dynamo::AttributeValue::S("comment".into());
                 let ours = [&r.change.old_image, &r.change.new_image]
@@ -548,4 +561,35 @@ pub fn changes_from_stream(
         }
     }
     Ok(out)
+}
+
+/// What an event looks like, for messages about one a function does not know: its
+/// top-level field names and the source it names, never its values (a misrouted event may
+/// carry addresses).
+pub fn event_shape(payload: &serde_json::Value) -> String {
+    use serde_json::Value;
+    let short = |s: &str| s.chars().take(40).collect::<String>();
+    match payload {
+        Value::Object(o) => {
+            let mut fields: Vec<String> = o.keys().take(10).map(|k| short(k)).collect();
+            if o.len() > fields.len() {
+                fields.push("…".into());
+            }
+            let source = [
+                "/Records/0/eventSource",
+                "/Records/0/EventSource",
+                "/source",
+            ]
+            .iter()
+            .find_map(|p| payload.pointer(p).and_then(Value::as_str))
+            .map(|s| format!(" (source {})", short(s)))
+            .unwrap_or_default();
+            format!("an object with fields [{}]{source}", fields.join(", "))
+        }
+        Value::Array(a) => format!("an array of {} items", a.len()),
+        Value::String(_) => "a string".into(),
+        Value::Number(_) => "a number".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Null => "null".into(),
+    }
 }

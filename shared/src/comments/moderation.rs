@@ -29,6 +29,11 @@ pub enum Action {
 impl Action {
     pub const ALL: [Action; 3] = [Action::Approve, Action::Spam, Action::Delete];
 
+    /// The action a short name names.
+    pub fn from_code(code: &str) -> Option<Action> {
+        Self::ALL.into_iter().find(|a| a.code() == code)
+    }
+
     /// A short name for URLs (`approve`, `spam`, `delete`).
     pub fn code(self) -> &'static str {
         match self {
@@ -213,9 +218,20 @@ pub async fn apply(
     action: Action,
     now: OffsetDateTime,
 ) -> Result<Outcome, StoreError> {
-    let Some(comment) = comments::get(store, post, id).await? else {
-        return Ok(Outcome::Gone);
-    };
+    match comments::get(store, post, id).await? {
+        Some(comment) => apply_to(store, comment, action, now).await,
+        None => Ok(Outcome::Gone),
+    }
+}
+
+/// [`apply`] to a comment already read (the status it was read with is the condition of
+/// the write, so a moderator acting meanwhile wins).
+pub async fn apply_to(
+    store: &dyn ItemStore,
+    comment: Comment,
+    action: Action,
+    now: OffsetDateTime,
+) -> Result<Outcome, StoreError> {
     let ok = match action {
         Action::Delete => comments::delete(store, &comment).await?,
         Action::Approve if comment.status == CommentStatus::Approved => false,
