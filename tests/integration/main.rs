@@ -14,3 +14,4 @@ mod local_site;
 mod render_on_aws;
 mod signup;
 mod spam_filter;
+mod trust;
