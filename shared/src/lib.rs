@@ -22,6 +22,7 @@ pub mod dates;
 pub mod env;
 pub mod http;
 pub mod keys;
+pub mod linkbacks;
 pub mod mail;
 pub mod markdown;
 pub mod ports;
