@@ -58,6 +58,7 @@ enum Route {
     Comments(String),
     Moderate,
     Signup,
+    Linkbacks,
 }
 
 fn route(method: &http::Method, path: &str) -> Option<Route> {
@@ -71,6 +72,9 @@ fn route(method: &http::Method, path: &str) -> Option<Route> {
     }
     if path == "/moderate" || path == "/moderate/queue" {
         return Some(Route::Moderate);
+    }
+    if linkbacks::handler::PATHS.contains(&path) {
+        return Some(Route::Linkbacks);
     }
     if signup::handler::Route::serves(method, path) {
         return Some(Route::Signup);
@@ -94,5 +98,6 @@ pub async fn dispatch(
         }
         Route::Moderate => moderate::handler::handle(&site.moderate, req).await,
         Route::Signup => signup::handler::handle(&site.signup, req).await,
+        Route::Linkbacks => linkbacks::handler::handle(&site.linkbacks, req).await,
     })
 }

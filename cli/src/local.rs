@@ -25,6 +25,10 @@ pub struct LocalOptions {
     /// The address the server listens on, e.g. `http://127.0.0.1:9000`: the site's loopback
     /// addresses in site.toml follow it.
     pub origin: Option<String>,
+    /// Let the linkback verifier fetch sources on this machine (127.0.0.1, ::1): for
+    /// tests, whose source pages are served on loopback. Off by default, and refused by
+    /// the Lambdas.
+    pub linkback_sources_on_loopback: bool,
 }
 
 impl Default for LocalOptions {
@@ -34,6 +38,7 @@ impl Default for LocalOptions {
             clock: Arc::new(SystemClock),
             captcha: Arc::new(TestKeyVerifier),
             origin: None,
+            linkback_sources_on_loopback: false,
         }
     }
 }
@@ -50,6 +55,8 @@ pub struct LocalSite {
     pub moderate: Arc<moderate::handler::Deps>,
     pub spam: Arc<spam_verify::handler::Deps>,
     pub signup: Arc<signup::Deps>,
+    pub linkbacks: Arc<linkbacks::handler::Deps>,
+    pub linkback_verify: Arc<linkback_verify::handler::Deps>,
 }
 
 impl LocalSite {
@@ -61,12 +68,15 @@ impl LocalSite {
         let stores = LocalStores::open(content, data)?;
         let mut parts = stores.assemble(opts.captcha, opts.clock, opts.rate_limit);
         parts.origin = opts.origin;
+        parts.source_access.loopback = opts.linkback_sources_on_loopback;
         Ok(Self {
             builder: Arc::new(parts.builder()?),
             comments: Arc::new(comment_submit::handler::Deps::build(&parts)?),
             moderate: Arc::new(moderate::handler::Deps::build(&parts)?),
             spam: Arc::new(spam_verify::handler::Deps::build(&parts)?),
             signup: Arc::new(signup::Deps::build(&parts)?),
+            linkbacks: Arc::new(linkbacks::handler::Deps::build(&parts)?),
+            linkback_verify: Arc::new(linkback_verify::handler::Deps::build(&parts)?),
             content: stores.content,
             site: stores.site,
             records: stores.records,
@@ -156,6 +166,22 @@ impl LocalSite {
             }
             // Each consumer on its own: one that fails, or panics, on a batch never stops
             // the other, nor the ones after it.
+            // Linkbacks wait on other sites (up to 5 s each): verified beside the rest, so
+            // comments are not held up behind them.
+            if !linkback_verify::handler::queued(&batch).is_empty() {
+                let deps = self.linkback_verify.clone();
+                let mentions = batch.clone();
+                tokio::spawn(async move {
+                    if let Some(Err(e)) = guarded(
+                        "linkback verification",
+                        linkback_verify::handler::on_changes(&deps, &mentions),
+                    )
+                    .await
+                    {
+                        tracing::error!(error = %e, "linkback verification failed");
+                    }
+                });
+            }
             if let Some(Err(e)) = guarded(
                 "spam verification",
                 spam_verify::handler::on_changes(&self.spam, &batch),

@@ -40,6 +40,11 @@ enum Command {
         /// Form submissions allowed per client IP per ten minutes (0: no limit, for load tests).
         #[arg(long, default_value_t = 5)]
         rate_limit: u32,
+        /// Let the linkback verifier fetch source pages from this machine (127.0.0.1, ::1),
+        /// for testing pingbacks and Webmentions with a page served locally. Everything
+        /// else private stays refused.
+        #[arg(long)]
+        linkback_sources_on_loopback: bool,
     },
     /// Render the whole site once.
     Build {
@@ -146,7 +151,17 @@ async fn main() -> std::process::ExitCode {
             data,
             addr,
             rate_limit,
-        } => serve(content, data, addr, rate_limit).await,
+            linkback_sources_on_loopback,
+        } => {
+            serve(
+                content,
+                data,
+                addr,
+                rate_limit,
+                linkback_sources_on_loopback,
+            )
+            .await
+        }
         Command::Build { content, data, aws } => build(content, data, aws).await,
         Command::Comments {
             command,
@@ -202,6 +217,7 @@ async fn serve(
     data: PathBuf,
     addr: Option<SocketAddr>,
     rate_limit: u32,
+    linkback_sources_on_loopback: bool,
 ) -> Result<(), Box<dyn std::error::Error>> {
     site::local::without_transparent_huge_pages();
     // Listen first: the pages' links and forms point at the address actually taken.
@@ -219,6 +235,7 @@ async fn serve(
         site::local::LocalOptions {
             rate_limit,
             origin: Some(format!("http://{local}")),
+            linkback_sources_on_loopback,
             ..Default::default()
         },
     )?;

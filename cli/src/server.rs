@@ -226,7 +226,15 @@ async fn static_file(site: &LocalSite, path: &str, head: bool) -> Response<Body>
     };
     let meta = object_meta(&key);
     let len = bytes.len();
-    Response::builder()
+    let mut response = Response::builder();
+    if status == StatusCode::OK && key.starts_with("posts/") && key.ends_with("/index.html") {
+        if let Ok(config) = site.linkbacks.pages.config().await {
+            for (name, value) in config.linkbacks.discovery_headers(&config.api_url) {
+                response = response.header(name, value);
+            }
+        }
+    }
+    response
         .status(status)
         .header(header::CONTENT_TYPE, meta.content_type)
         .header(header::CACHE_CONTROL, meta.cache_control)

@@ -12,6 +12,7 @@
 //! | `TOKEN#<sha256>` | `TOKEN` | a confirmation token |
 //! | `MAILS#<email hash>` | `D#<day>` | sign-up mails sent to an address that day |
 //! | `SPAMFILTER` | `EXAMPLE#<comment id>` | a moderator verdict the spam filter learns from |
+//! | `MENTION#<id>` | `REQUEST` | a pingback or Webmention received, until and after it is verified |
 
 /// Comments and pingbacks of a post.
 pub fn post_pk(slug: &str) -> String {
@@ -80,3 +81,11 @@ pub fn spam_examples() -> (String, String) {
     (SPAM_EXAMPLES_PK.into(), "EXAMPLE#".into())
 }
 const SPAM_EXAMPLES_PK: &str = "SPAMFILTER";
+
+/// A pingback or Webmention received (the id is the comment's it becomes).
+pub fn mention(id: &str) -> (String, String) {
+    (format!("MENTION#{id}"), "REQUEST".into())
+}
+
+/// Rate-limit scope for mentions from one source domain.
+pub const MENTION_SOURCE_SCOPE: &str = "linkback-source";

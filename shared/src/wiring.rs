@@ -7,7 +7,8 @@
 use std::sync::Arc;
 
 use crate::env::EnvError;
-use crate::http::guard::Guard;
+use crate::http::guard::{Guard, RateLimiter};
+use crate::linkbacks::SourceAccess;
 use crate::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer};
 use crate::signing::Signer;
 use crate::site::build::{Builder, Pages, Stores};
@@ -33,6 +34,9 @@ pub trait Parts {
     /// Where held comments are reported.
     fn moderator(&self) -> Result<String, EnvError>;
 
+    /// How the linkback verifier reaches source pages.
+    fn source_access(&self) -> Result<SourceAccess, EnvError>;
+
     /// Where a local server listens, when the site's loopback addresses should follow it
     /// (never on AWS).
     fn origin(&self) -> Option<String> {
@@ -54,6 +58,16 @@ pub trait Parts {
             captcha: self.captcha()?,
             clock: self.clock(),
             rate_limit: self.rate_limit()?,
+        })
+    }
+
+    /// The rate limit alone, for endpoints without a form (the linkback endpoints).
+    fn rate_limiter(&self) -> Result<RateLimiter, EnvError> {
+        Ok(RateLimiter {
+            signer: self.signer()?,
+            records: self.records()?,
+            clock: self.clock(),
+            limit: self.rate_limit()?,
         })
     }
 
@@ -90,6 +104,7 @@ pub struct Assembled {
     pub moderator: String,
     /// Where a local server listens (`None`: the addresses in `site.toml` as they are).
     pub origin: Option<String>,
+    pub source_access: SourceAccess,
 }
 
 impl Parts for Assembled {
@@ -128,5 +143,8 @@ impl Parts for Assembled {
     }
     fn origin(&self) -> Option<String> {
         self.origin.clone()
+    }
+    fn source_access(&self) -> Result<SourceAccess, EnvError> {
+        Ok(self.source_access.clone())
     }
 }

@@ -81,6 +81,7 @@ async fn world() -> World {
         mail_from: FROM.into(),
         moderator: MODERATOR.into(),
         origin: None,
+        source_access: shared::linkbacks::SourceAccess::public(),
     };
     let builder = parts.builder().unwrap();
     builder.full_build().await.unwrap();

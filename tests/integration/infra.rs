@@ -154,6 +154,38 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
         .collect(),
     );
     m.insert(
+        // Pages::config (site.toml), Pages::post (posts/<slug>.md), Pages::blocklist;
+        // RateLimiter::check per IP and per source domain (UpdateItem), a pingback already
+        // registered (GetItem), the queued mention (PutItem).
+        "linkbacks",
+        [
+            ("s3:ListBucket", "content"),
+            ("s3:GetObject", "content/site.toml"),
+            ("s3:GetObject", "content/posts/*"),
+            ("s3:GetObject", "content/blocklist.txt"),
+            ("dynamodb:GetItem", "table"),
+            ("dynamodb:PutItem", "table"),
+            ("dynamodb:UpdateItem", "table"),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    m.insert(
+        // Pages::config (site.toml, for the User-Agent); comments::get (GetItem), the
+        // mention as a comment and the mention's status (PutItem), comments::delete when
+        // taken down (DeleteItem).
+        "linkback-verify",
+        [
+            ("s3:ListBucket", "content"),
+            ("s3:GetObject", "content/site.toml"),
+            ("dynamodb:GetItem", "table"),
+            ("dynamodb:PutItem", "table"),
+            ("dynamodb:DeleteItem", "table"),
+        ]
+        .into_iter()
+        .collect(),
+    );
+    m.insert(
         // Pages::message and Pages::config (site context), comments::get (GetItem),
         // moderation::consume (conditional PutItem), moderation::apply: comments::delete
         // (DeleteItem) or comments::set_status (PutItem, UpdateItem); the list of held
@@ -369,6 +401,8 @@ fn start_up(binary: &str) -> (BTreeSet<String>, BTreeSet<&'static str>) {
         "spam-verify" => drop(spam_verify::handler::Deps::build(&parts).unwrap()),
         "moderate" => drop(moderate::handler::Deps::build(&parts).unwrap()),
         "signup" => drop(signup::Deps::build(&parts).unwrap()),
+        "linkbacks" => drop(linkbacks::handler::Deps::build(&parts).unwrap()),
+        "linkback-verify" => drop(linkback_verify::handler::Deps::build(&parts).unwrap()),
         other => panic!("{other}: add how its main.rs builds its Deps to start_up()"),
     }
     (env.asked(), parts.built())
@@ -1030,6 +1064,29 @@ fn stream_filters_pass_exactly_what_the_handlers_act_on() {
         (
             "spam comment deleted",
             stream("REMOVE", Some(("comment", "spam")), None),
+            &[],
+        ),
+        (
+            "a mention queued",
+            stream("INSERT", None, Some(("mention", "queued"))),
+            &["linkback-verify"],
+        ),
+        (
+            "the same mention sent again",
+            stream(
+                "MODIFY",
+                Some(("mention", "received")),
+                Some(("mention", "queued")),
+            ),
+            &["linkback-verify"],
+        ),
+        (
+            "linkback-verify's own write (what it found)",
+            stream(
+                "MODIFY",
+                Some(("mention", "queued")),
+                Some(("mention", "received")),
+            ),
             &[],
         ),
         (

@@ -10,6 +10,7 @@ mod emulators;
 mod incremental;
 mod infra;
 mod lambda_runtime;
+mod linkbacks;
 mod local_site;
 mod render_on_aws;
 mod signup;

@@ -84,6 +84,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
         mail_from: FROM.into(),
         moderator: FROM.into(),
         origin: None,
+        source_access: shared::linkbacks::SourceAccess::public(),
     };
     World {
         deps: Deps::build(&parts).unwrap(),

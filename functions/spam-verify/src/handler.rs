@@ -14,11 +14,12 @@ use shared::comments::classifier::Model;
 use shared::comments::filter::{self, SpamSettings};
 use shared::comments::moderation::{self, Action};
 use shared::comments::spam::{self, Blocklist, History, Statistical, Submission};
-use shared::comments::{Comment, CommentStatus};
+use shared::comments::{Comment, CommentKind, CommentStatus};
 use shared::env::EnvError;
 use shared::http::fields::{ascii_url, is_bidi_or_invisible, is_noncharacter};
+use shared::linkbacks::mention::LinkbackSettings;
 use shared::mail::Mail;
-use shared::ports::{BlobStore, Clock, ItemChange, ItemStore, Mailer, StoreError};
+use shared::ports::{Clock, ItemChange, ItemStore, Mailer, StoreError};
 use shared::signing::Signer;
 use shared::site::build::{BuildError, Pages};
 use shared::wiring::Parts;
@@ -26,8 +27,6 @@ use tracing::{info, warn};
 
 pub struct Deps {
     pub records: Arc<dyn ItemStore>,
-    /// The content store, for `blocklist.txt`.
-    pub content: Arc<dyn BlobStore>,
     pub pages: Pages,
     pub mailer: Arc<dyn Mailer>,
     pub signer: Signer,
@@ -63,7 +62,6 @@ impl Deps {
     pub fn build(parts: &dyn Parts) -> Result<Self, EnvError> {
         Ok(Self {
             records: parts.records()?,
-            content: parts.content()?,
             pages: parts.pages()?,
             mailer: parts.mailer()?,
             signer: parts.signer()?,
@@ -209,39 +207,29 @@ struct Rules {
     blocklist: Blocklist,
     model: Arc<Model>,
     settings: SpamSettings,
+    linkbacks: LinkbackSettings,
 }
 
 async fn load_rules(deps: &Deps) -> Result<Rules, VerifyError> {
     let (blocklist, model, config) =
-        tokio::try_join!(load_blocklist(deps), deps.model.get(deps), async {
+        tokio::try_join!(deps.pages.blocklist(), deps.model.get(deps), async {
             match deps.pages.config().await {
-                Ok(config) => Ok(config.spam),
+                Ok(config) => Ok((config.spam, config.linkbacks)),
                 Err(BuildError::Store(e)) => Err(e),
                 // A broken site.toml is the site owner's to mend; comments are still scored.
                 Err(e) => {
                     warn!(error = %e, "site.toml unusable: default spam thresholds");
-                    Ok(SpamSettings::default())
+                    Ok(Default::default())
                 }
             }
         },)?;
+    let (settings, linkbacks) = config;
     Ok(Rules {
         blocklist,
         model,
-        settings: config,
+        settings,
+        linkbacks,
     })
-}
-
-async fn load_blocklist(deps: &Deps) -> Result<Blocklist, StoreError> {
-    Ok(
-        match deps
-            .content
-            .get(shared::site::layout::content::BLOCKLIST)
-            .await?
-        {
-            Some(b) => Blocklist::parse(&String::from_utf8_lossy(&b)),
-            None => Blocklist::default(),
-        },
-    )
 }
 
 async fn verify_one(
@@ -271,6 +259,10 @@ async fn verify_one(
             approve_below: rules.settings.approve_below,
         }),
     );
+    let mut verdict = verdict;
+    if comment.kind == CommentKind::Pingback {
+        linkback_policy(&mut verdict, &comment, &rules.linkbacks);
+    }
     let mut scored = comment.clone();
     scored.spam_rules = verdict.hits.clone();
     // One write: the verdict and the rules behind it, conditional on the status the comment
@@ -286,6 +278,30 @@ async fn verify_one(
     Ok(verdict.status)
 }
 
+/// Pingbacks and Webmentions are held for a moderator (nearly all on the open web are
+/// spam), unless `site.toml` approves the source's domain; spam stays spam either way.
+fn linkback_policy(verdict: &mut spam::Verdict, c: &Comment, settings: &LinkbackSettings) {
+    if verdict.status == CommentStatus::Spam {
+        return;
+    }
+    let source = c.website.as_deref().unwrap_or("");
+    if settings.approves(source) {
+        verdict.status = CommentStatus::Approved;
+        verdict.hits.push(spam::RuleHit {
+            rule: "linkback-approved-domain".into(),
+            points: 0,
+            detail: "the source's domain is in [linkbacks] approve_from".into(),
+        });
+    } else if verdict.status == CommentStatus::Approved {
+        verdict.status = CommentStatus::Held;
+        verdict.hits.push(spam::RuleHit {
+            rule: "linkback".into(),
+            points: 0,
+            detail: "linkbacks wait for a moderator unless [linkbacks] approve_from lists the source's domain".into(),
+        });
+    }
+}
+
 async fn notify_moderator(
     deps: &Deps,
     c: &Comment,
@@ -296,6 +312,12 @@ async fn notify_moderator(
         None => c.post.clone(),
     };
     let now = deps.clock.now();
+    let what = match c.kind {
+        CommentKind::Comment => "comment",
+        CommentKind::Pingback => {
+            "linkback (a pingback or Webmention: another site says it links to this post)"
+        }
+    };
     let link = |a: Action| {
         format!(
             "{}/moderate?token={}",
@@ -324,7 +346,7 @@ async fn notify_moderator(
         moderation::make_queue_link(&deps.signer, now)
     );
     let text = format!(
-        "A comment on “{title}” is waiting for you.\n\nApprove: {approve}\n\nMark as spam: {spam}\n\nDelete: {delete}\n\nEach link opens a page where you confirm; links work once and expire in 7 days.\n\nAll comments waiting for you: {queue}\n(a list where you approve, mark as spam or delete several at once; this link works until it expires in 7 days)\n\nOn the command line: site comments approve {id}\n\nWhy it was held:\n{rules}\n\nPosted: {created}\n\n----- What the visitor sent (their words, not the site's: the only moderation links are the ones above) -----\n\nName, as given by the visitor: {author}\nWebsite, as given by the visitor: {website}\nComment, quoted:\n{body}\n\n----- End of the visitor's text -----\n",
+        "A {what} on “{title}” is waiting for you.\n\nApprove: {approve}\n\nMark as spam: {spam}\n\nDelete: {delete}\n\nEach link opens a page where you confirm; links work once and expire in 7 days.\n\nAll comments waiting for you: {queue}\n(a list where you approve, mark as spam or delete several at once; this link works until it expires in 7 days)\n\nOn the command line: site comments approve {id}\n\nWhy it was held:\n{rules}\n\nPosted: {created}\n\n----- What the visitor sent (their words, not the site's: the only moderation links are the ones above) -----\n\nName, as given by the visitor: {author}\nWebsite, as given by the visitor: {website}\nComment, quoted:\n{body}\n\n----- End of the visitor's text -----\n",
         author = visible(&c.author),
         created = c.created,
         body = quoted(&c.body_md),
@@ -333,11 +355,15 @@ async fn notify_moderator(
         delete = link(Action::Delete),
         queue = queue_link,
         id = c.id,
+        what = what,
     );
     let mail = Mail {
         from: deps.mail_from.clone(),
         to: deps.moderator.clone(),
-        subject: format!("Comment to moderate on “{title}”"),
+        subject: match c.kind {
+            CommentKind::Comment => format!("Comment to moderate on “{title}”"),
+            CommentKind::Pingback => format!("Linkback to moderate on “{title}”"),
+        },
         text,
         unsubscribe_url: None,
     };

@@ -12,9 +12,13 @@ use super::aws::{
 use super::captcha::HcaptchaVerifier;
 use super::mail::SesMailer;
 use crate::env::{Env, EnvError};
+use crate::linkbacks::SourceAccess;
 use crate::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer, SystemClock};
 use crate::signing::Signer;
 use crate::wiring::Parts;
+
+/// The setting that lets the linkback verifier fetch from loopback: refused here.
+pub const LOOPBACK_SOURCES_VAR: &str = "LINKBACK_SOURCES_ON_LOOPBACK";
 
 /// Where the builder keeps its state in the content bucket unless `STATE_PREFIX` says.
 pub const DEFAULT_STATE_PREFIX: &str = "_state/";
@@ -119,5 +123,17 @@ impl Parts for AwsParts<'_> {
 
     fn moderator(&self) -> Result<String, EnvError> {
         self.env.require("MODERATOR_EMAIL")
+    }
+
+    fn source_access(&self) -> Result<SourceAccess, EnvError> {
+        // The local server's test setting has no business on Lambda, where 127.0.0.1:9001
+        // is the Runtime API: refuse to start rather than run with it.
+        if self.env.get(LOOPBACK_SOURCES_VAR).is_some() {
+            return Err(EnvError::Invalid(
+                LOOPBACK_SOURCES_VAR.into(),
+                "fetching linkback sources from loopback is for tests and `site serve` only; a Lambda refuses it".into(),
+            ));
+        }
+        Ok(SourceAccess::public())
     }
 }

@@ -84,6 +84,9 @@ impl LocalStores {
             mail_from: LOCAL_MAIL_FROM.into(),
             moderator: LOCAL_MODERATOR.into(),
             origin: None,
+            // Public sources only unless the local server was told otherwise
+            // (`site serve --linkback-sources-on-loopback`, for tests).
+            source_access: crate::linkbacks::SourceAccess::public(),
         }
     }
 }

@@ -35,6 +35,17 @@ impl Blocklist {
         }
         b
     }
+
+    /// Whether a URL is on a listed domain (or a subdomain of one), or contains a listed word.
+    pub fn blocks_url(&self, url: &str) -> bool {
+        let lower = url.to_lowercase();
+        let host = url::Url::parse(&lower)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_default();
+        self.domains.iter().any(|d| domain_matches(&host, d))
+            || self.words.iter().any(|w| lower.contains(w.as_str()))
+    }
 }
 
 /// The statistical rule: a text classifier's spam probability, with the site owner's

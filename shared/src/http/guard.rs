@@ -82,20 +82,15 @@ impl Guard {
     }
 
     pub async fn rate(&self, scope: &str, ip: Option<&str>) -> Result<(), Refusal> {
-        if self.rate_limit == 0 {
-            return Ok(());
-        }
-        let now = self.clock.now().unix_timestamp();
-        let window = now - now.rem_euclid(RATE_WINDOW_SECS);
-        let (pk, sk) = crate::keys::rate(scope, &self.ip_hash(ip), window);
-        let count = self
-            .records
-            .increment(&pk, &sk, 1, window + 2 * RATE_WINDOW_SECS)
-            .await?;
-        if count > i64::from(self.rate_limit) {
-            Err(Refusal::RateLimited)
-        } else {
-            Ok(())
+        self.rate_limiter().check(scope, ip).await
+    }
+
+    pub fn rate_limiter(&self) -> RateLimiter {
+        RateLimiter {
+            signer: self.signer.clone(),
+            records: self.records.clone(),
+            clock: self.clock.clone(),
+            limit: self.rate_limit,
         }
     }
 
@@ -117,6 +112,39 @@ impl Guard {
                 tracing::warn!(error = %e, "hCaptcha unavailable");
                 Err(Refusal::CaptchaUnavailable)
             }
+        }
+    }
+}
+
+/// Submissions per key (a client IP, a source domain) per ten-minute window and scope: the
+/// forms' limit, and the linkback endpoints' (which have no captcha, so no [`Guard`]).
+#[derive(Clone)]
+pub struct RateLimiter {
+    pub signer: Signer,
+    pub records: Arc<dyn ItemStore>,
+    pub clock: Arc<dyn Clock>,
+    /// 0 turns the limit off.
+    pub limit: u32,
+}
+
+impl RateLimiter {
+    /// Count one more for `key` (kept only as a keyed hash) in `scope`; refused over the limit.
+    pub async fn check(&self, scope: &str, key: Option<&str>) -> Result<(), Refusal> {
+        if self.limit == 0 {
+            return Ok(());
+        }
+        let now = self.clock.now().unix_timestamp();
+        let window = now - now.rem_euclid(RATE_WINDOW_SECS);
+        let key_hash = self.signer.keyed_hash("ip", key.unwrap_or("unknown"));
+        let (pk, sk) = crate::keys::rate(scope, &key_hash, window);
+        let count = self
+            .records
+            .increment(&pk, &sk, 1, window + 2 * RATE_WINDOW_SECS)
+            .await?;
+        if count > i64::from(self.limit) {
+            Err(Refusal::RateLimited)
+        } else {
+            Ok(())
         }
     }
 }

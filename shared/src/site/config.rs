@@ -34,6 +34,9 @@ pub struct SiteConfig {
     /// The spam filter's thresholds.
     #[serde(default)]
     pub spam: crate::comments::filter::SpamSettings,
+    /// Pingbacks and Webmentions: on or off, and whose are approved without a moderator.
+    #[serde(default)]
+    pub linkbacks: crate::linkbacks::mention::LinkbackSettings,
 }
 
 fn default_per_page() -> usize {

@@ -76,6 +76,17 @@ impl Pages {
         }
     }
 
+    /// The site owner's blocklist (`blocklist.txt`; none there: an empty list), read each
+    /// time: a word added is in force at once.
+    pub async fn blocklist(
+        &self,
+    ) -> Result<crate::comments::spam::Blocklist, crate::ports::StoreError> {
+        Ok(match self.content.get(layout::content::BLOCKLIST).await? {
+            Some(b) => crate::comments::spam::Blocklist::parse(&String::from_utf8_lossy(&b)),
+            None => Default::default(),
+        })
+    }
+
     /// A published post, if there is one with this slug.
     pub async fn post(&self, slug: &str) -> Result<Option<Arc<Post>>, BuildError> {
         if !layout::is_valid_slug(slug) {

@@ -221,6 +221,8 @@ struct SiteCtx<'a> {
     base_url: &'a str,
     api_url: &'a str,
     hcaptcha_site_key: &'a str,
+    /// Pingbacks and Webmentions received: post pages announce the endpoints.
+    linkbacks: bool,
     nav: &'a [crate::site::config::NavLink],
     feed_url: String,
     signup_url: String,
@@ -363,6 +365,7 @@ impl Renderer<'_> {
             base_url: &c.base_url,
             api_url: &c.api_url,
             hcaptcha_site_key: &c.hcaptcha_site_key,
+            linkbacks: c.linkbacks.enabled,
             nav: &c.nav,
             feed_url: c.url_for(crate::site::layout::site::FEED),
             signup_url: format!("{base_path}signup/"),

@@ -1,0 +1,2 @@
+//! The linkback verifier.
+pub mod handler;

@@ -1,0 +1,2 @@
+//! The linkback receiver: Webmention and Pingback endpoints.
+pub mod handler;
