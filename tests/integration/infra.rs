@@ -408,9 +408,44 @@ fn start_up(binary: &str) -> (BTreeSet<String>, BTreeSet<&'static str>) {
     (env.asked(), parts.built())
 }
 
-/// Environment variables a function reads at start-up through `shared::env::Env`.
+/// Environment variables a function reads at start-up through `shared::env::Env` to use
+/// them (not the ones it reads only to refuse: [`REFUSED_VARS`]).
 fn env_reads(binary: &str) -> BTreeSet<String> {
-    start_up(binary).0
+    let mut reads = start_up(binary).0;
+    reads.retain(|v| !REFUSED_VARS.contains(&v.as_str()));
+    reads
+}
+
+/// Variables a function looks for only to refuse to start when they are set: local test
+/// settings that must never reach a Lambda. The template and cargo-lambda's watch set
+/// must not set them.
+const REFUSED_VARS: &[&str] = &[shared::adapters::aws_parts::LOOPBACK_SOURCES_VAR];
+
+#[test]
+fn local_test_settings_are_refused_by_the_lambdas_and_set_nowhere() {
+    use shared::wiring::Parts;
+    let t = template();
+    for f in functions(&t) {
+        for var in REFUSED_VARS {
+            assert!(
+                !environment(&t, &f).contains_key(*var),
+                "{}: the template sets {var}",
+                f.binary
+            );
+        }
+    }
+    let mut vars: Vec<(&str, &str)> = ALL_VARS.to_vec();
+    vars.push((shared::adapters::aws_parts::LOOPBACK_SOURCES_VAR, "1"));
+    let env = shared::env::Env::from_pairs(vars);
+    let parts = shared::adapters::aws_parts::AwsParts::new(&env);
+    let err = linkback_verify::handler::Deps::build(&parts)
+        .err()
+        .expect("linkback-verify refuses to start with loopback sources allowed");
+    assert!(
+        err.to_string().contains("LINKBACK_SOURCES_ON_LOOPBACK"),
+        "{err}"
+    );
+    assert!(parts.source_access().is_err());
 }
 
 /// Each main.rs is wiring only: it reads its configuration through `Env` and builds its
