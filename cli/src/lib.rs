@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod comments_cmd;
+pub mod import;
 pub mod local;
 pub mod server;
 pub mod spam_cmd;

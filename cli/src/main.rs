@@ -75,6 +75,11 @@ enum Command {
         #[command(subcommand)]
         command: SpamCommand,
     },
+    /// Move another site over: `site import wordpress EXPORT.xml`.
+    Import {
+        #[command(subcommand)]
+        source: ImportSource,
+    },
     /// List and moderate comments.
     Comments {
         #[command(subcommand)]
@@ -85,6 +90,32 @@ enum Command {
         data: PathBuf,
         /// Work on the DynamoDB table named by TABLE_NAME instead of the local database.
         #[arg(long, global = true)]
+        aws: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum ImportSource {
+    /// A WordPress export (Tools → Export → All content): posts, pages, photos with their
+    /// captions and credits, comments, pingbacks, and redirects from every old address.
+    /// Importing the same file again changes nothing.
+    Wordpress {
+        /// The export file (WXR 1.0, 1.1 or 1.2).
+        export: PathBuf,
+        /// A copy of the old site's wp-content/uploads folder, where the photos are.
+        #[arg(long)]
+        uploads: Option<PathBuf>,
+        /// Report what would be imported; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// The content folder to import into.
+        #[arg(long, default_value = "sample/content")]
+        content: PathBuf,
+        #[arg(long, default_value = ".data")]
+        data: PathBuf,
+        /// Import into the content bucket and the table (CONTENT_BUCKET, TABLE_NAME,
+        /// SIGNING_KEY, as the functions are configured) instead.
+        #[arg(long)]
         aws: bool,
     },
 }
@@ -176,6 +207,7 @@ async fn main() -> std::process::ExitCode {
             aws,
         } => supporters(command, content, data, aws).await,
         Command::Spam { command } => spam(command),
+        Command::Import { source } => import(source).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -302,6 +334,59 @@ async fn through_the_server(
         Some(Err(e)) => Err(e.into()),
         None => Ok(false),
     }
+}
+
+async fn import(source: ImportSource) -> Result<(), Box<dyn std::error::Error>> {
+    let ImportSource::Wordpress {
+        export,
+        uploads,
+        dry_run,
+        content,
+        data,
+        aws,
+    } = source;
+    let target = if aws {
+        let env = shared::env::Env::from_process()?;
+        let sdk = shared::adapters::aws::sdk_config().await;
+        site::import::Target {
+            content: std::sync::Arc::new(shared::adapters::aws::S3BlobStore::new(
+                shared::adapters::aws::s3_client(&sdk),
+                env.require("CONTENT_BUCKET")?,
+                "",
+            )),
+            records: std::sync::Arc::new(shared::adapters::aws::DynamoItemStore::new(
+                shared::adapters::aws::dynamodb_client(&sdk),
+                env.require("TABLE_NAME")?,
+            )),
+            signer: env.signer()?,
+        }
+    } else {
+        let (records, local) = records_store(&content, &data, false).await?;
+        let local = local.expect("a local site");
+        site::import::Target {
+            content: local.content.clone(),
+            records,
+            signer: local.builder.signer.clone(),
+        }
+    };
+    let opts = site::import::Options {
+        uploads,
+        dry_run,
+        progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+    };
+    let report = site::import::import_wordpress(&export, &target, &opts).await?;
+    report.print(dry_run);
+    if !dry_run {
+        println!(
+            "{}",
+            if aws {
+                "Done: the render function builds the new pages from the bucket's events."
+            } else {
+                "Done: `site build` or `site serve` renders the imported site."
+            }
+        );
+    }
+    Ok(())
 }
 
 async fn records_store(

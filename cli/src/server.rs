@@ -132,6 +132,7 @@ pub async fn handle(
         }
     };
     let (method, path) = (parts.method.clone(), parts.uri.path().to_string());
+    let query = parts.uri.query().map(str::to_string);
     if path == crate::admin::PATH {
         return admin_command(site, &parts, &body, peer, admin_secret).await;
     }
@@ -139,7 +140,17 @@ pub async fn handle(
         return from_lambda(resp);
     }
     match method {
-        Method::GET | Method::HEAD => static_file(site, &path, method == Method::HEAD).await,
+        Method::GET | Method::HEAD => {
+            // WordPress's query addresses (/?p=123) are answered from where the redirect
+            // map publishes them, as CloudFront's viewer-request function does.
+            let old = parts_query_key(&path, query.as_deref());
+            static_file(
+                site,
+                old.as_deref().unwrap_or(&path),
+                method == Method::HEAD,
+            )
+            .await
+        }
         _ => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
     }
 }
@@ -183,6 +194,14 @@ fn from_lambda(resp: http::Response<lambda_http::Body>) -> Response<Body> {
     Response::from_parts(parts, Full::new(bytes))
 }
 
+/// The path a WordPress query address on the root is published at (`/?p=123` →
+/// `/_old/p/123/`), or `None`.
+fn parts_query_key(path: &str, query: Option<&str>) -> Option<String> {
+    let key = shared::site::redirects::key_for_request(path, query)?;
+    key.starts_with(shared::site::redirects::QUERY_PREFIX)
+        .then(|| format!("/{}", key.trim_end_matches("index.html")))
+}
+
 /// The key a URL path names, as CloudFront's rewrite does: `/` and `/posts/x/` get
 /// `index.html`, `/posts/x` too when it has no extension.
 pub fn key_for_path(path: &str) -> Option<String> {
@@ -224,6 +243,17 @@ async fn static_file(site: &LocalSite, path: &str, head: bool) -> Response<Body>
             None => return text(StatusCode::NOT_FOUND, "not found"),
         },
     };
+    // An old address: a permanent redirect, as CloudFront answers it.
+    if status == StatusCode::OK {
+        if let Some(location) = shared::site::redirects::location_of_page(&bytes) {
+            return Response::builder()
+                .status(StatusCode::MOVED_PERMANENTLY)
+                .header(header::LOCATION, location)
+                .header(header::CACHE_CONTROL, "max-age=3600")
+                .body(Full::new(Bytes::new()))
+                .expect("valid response");
+        }
+    }
     let meta = object_meta(&key);
     let len = bytes.len();
     let mut response = Response::builder();

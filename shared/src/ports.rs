@@ -40,6 +40,20 @@ pub trait BlobStore: Send + Sync {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Store bytes together with the headers they are served with.
     async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), StoreError>;
+    /// Store a page that stands for a permanent redirect to `location` (an old address,
+    /// see `site::redirects`). S3 also records the location as the object's
+    /// `x-amz-website-redirect-location`, which CloudFront turns into a 301; a store
+    /// without such metadata keeps the page alone (the local server reads its target from it).
+    async fn put_redirect(
+        &self,
+        key: &str,
+        page: Vec<u8>,
+        meta: &ObjectMeta,
+        location: &str,
+    ) -> Result<(), StoreError> {
+        let _ = location;
+        self.put(key, page, meta).await
+    }
     /// Deleting a missing key is not an error.
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Keys under `prefix`, sorted.

@@ -15,7 +15,7 @@ if (!base) {
   console.error("usage: node a11y.mjs http://127.0.0.1:PORT");
   process.exit(2);
 }
-const PAGES = ["/", "/page/2/", "/posts/the-big-link-up/", "/signup/", "/404.html"];
+const PAGES = ["/", "/page/2/", "/posts/the-big-link-up/", "/about/", "/signup/", "/404.html"];
 const WIDTHS = [
   { width: 1280, height: 900 },
   { width: 390, height: 844 },

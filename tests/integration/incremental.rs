@@ -74,6 +74,10 @@ fn post(slug: &str, title: &str, date: &str, draft: bool) -> String {
     )
 }
 
+fn page(title: &str, extra: &str, draft: bool) -> String {
+    format!("---\ntitle: \"{title}\"\n{extra}draft: {draft}\n---\n\nThe body of {title}.\n")
+}
+
 /// Apply `change` to the content, send its events to the incremental builder, build a fresh
 /// site from scratch, and require the two to be the same, byte for byte.
 async fn step(
@@ -230,6 +234,135 @@ async fn every_change_leaves_the_site_a_full_build_would_make() {
     )
     .await;
 
+    // Pages: not listed, not in the feed, in the sitemap. (The sample's `pages/about.md` was
+    // there all along, so the footer-year change above re-rendered it too.)
+    let pages = content.join("pages");
+    let write_page = |slug: &str, text: String| {
+        let p = pages.join(format!("{slug}.md"));
+        move || std::fs::write(p, text).unwrap()
+    };
+    step(
+        "a new page, with a photo",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["pages/contact.md"],
+        write_page(
+            "contact",
+            page(
+                "Contact us",
+                "photo: /photos/classroom-studio.jpg\ncaption: A studio.\n",
+                false,
+            ),
+        ),
+    )
+    .await;
+    step(
+        "a page edited: a new title and an updated date (its sitemap entry changes)",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["pages/about.md"],
+        write_page(
+            "about",
+            page(
+                "About us, again",
+                "updated: 2013-06-01\nsummary: Us.\n",
+                false,
+            ),
+        ),
+    )
+    .await;
+    // The photo a page uses, replaced: the page re-renders with its new variants. (A
+    // replaced photo's old variants stay in the site, in full and incremental builds alike;
+    // a build from scratch never made them, so they are set aside before comparing.)
+    let photo_dir = site_dir.join("photos");
+    let old_variants: Vec<std::path::PathBuf> = std::fs::read_dir(&photo_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("classroom-studio-")
+        })
+        .collect();
+    assert!(!old_variants.is_empty());
+    std::fs::copy(
+        c.join("photos/library-reading-room.jpg"),
+        c.join("photos/classroom-studio.jpg"),
+    )
+    .unwrap();
+    let report = site
+        .apply(&[ContentEvent {
+            key: "photos/classroom-studio.jpg".into(),
+            removed: false,
+            at: None,
+        }])
+        .await
+        .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(
+        report.written.contains("contact/index.html"),
+        "{:?}",
+        report.written
+    );
+    for p in old_variants {
+        std::fs::remove_file(p).unwrap();
+    }
+    step(
+        "the photo a page uses, replaced",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &[],
+        || {},
+    )
+    .await;
+    step(
+        "a page made a draft",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["pages/about.md"],
+        write_page("about", page("About us, again", "", true)),
+    )
+    .await;
+    step(
+        "the draft page published again, and a post edited, in one event",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["pages/about.md", "posts/a-new-post.md"],
+        || {
+            std::fs::write(pages.join("about.md"), page("About us", "", false)).unwrap();
+            std::fs::write(
+                posts.join("a-new-post.md"),
+                post("new", "A new post once more", "2010-02-01", false),
+            )
+            .unwrap();
+        },
+    )
+    .await;
+    step(
+        "a page deleted",
+        c,
+        &site,
+        &site_dir,
+        r,
+        &["pages/contact.md"],
+        || std::fs::remove_file(pages.join("contact.md")).unwrap(),
+    )
+    .await;
+    assert!(
+        !site_dir.join("contact/index.html").exists() && site_dir.join("about/index.html").exists()
+    );
+
     // And the index survives a new process: a fresh builder reads it from the state store.
     let restarted = builder(&content, &work, records.clone());
     step(
@@ -245,4 +378,40 @@ async fn every_change_leaves_the_site_a_full_build_would_make() {
         ),
     )
     .await;
+    step(
+        "a page deleted in a restarted process (the page index is read from the state store)",
+        c,
+        &restarted,
+        &site_dir,
+        r,
+        &["pages/about.md"],
+        || std::fs::remove_file(pages.join("about.md")).unwrap(),
+    )
+    .await;
+    assert!(!site_dir.join("about/index.html").exists());
+
+    // A page that would take one of the site's own addresses is refused, by both builds,
+    // naming the file; the site's page stays.
+    std::fs::write(pages.join("signup.md"), page("Sign up here", "", false)).unwrap();
+    let event = ContentEvent {
+        key: "pages/signup.md".into(),
+        removed: false,
+        at: None,
+    };
+    for report in [
+        restarted.apply(&[event]).await.unwrap(),
+        restarted.full_build().await.unwrap(),
+    ] {
+        assert!(
+            report
+                .errors
+                .iter()
+                .any(|e| e.starts_with("pages/signup.md:")
+                    && e.contains("/signup/ belongs to the site itself")),
+            "{:?}",
+            report.errors
+        );
+    }
+    let signup = std::fs::read_to_string(site_dir.join("signup/index.html")).unwrap();
+    assert!(signup.contains("id=\"signup-form\"") && !signup.contains("Sign up here"));
 }

@@ -96,6 +96,7 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
         [
             ("s3:ListBucket", "content"),
             ("s3:GetObject", "content/posts/*"),
+            ("s3:GetObject", "content/pages/*"),
             ("s3:GetObject", "content/photos/*"),
             ("s3:GetObject", "content/templates/*"),
             ("s3:GetObject", "content/static/*"),
@@ -1455,4 +1456,133 @@ fn http_api_is_throttled_and_cors_is_the_site_origin() {
     ] {
         assert!(outputs.contains_key(k), "output {k}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// CloudFront Functions, run in node
+// ---------------------------------------------------------------------------------------
+
+/// A CloudFront function's code from the template, run in node on each event; the
+/// function's results, as JSON.
+fn run_cloudfront_function(resource: &str, events: &[Json]) -> Vec<Json> {
+    let t = template();
+    let code = get(&t, &["Resources", resource, "Properties", "FunctionCode"])
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("{resource}: no inline FunctionCode"))
+        .to_string();
+    let script = format!(
+        "{code}\nconst events = {};\nconsole.log(JSON.stringify(events.map(e => handler(e))));\n",
+        serde_json::to_string(events).unwrap()
+    );
+    let out = std::process::Command::new("node")
+        .arg("-e")
+        .arg(&script)
+        .output()
+        .expect("node runs (installed with npm for the browser checks)");
+    assert!(
+        out.status.success(),
+        "{resource}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The viewer-request function sends WordPress's query addresses where the renderer
+/// publishes their redirects (the same keys as `shared::site::redirects`), and appends
+/// index.html as before; the viewer-response function turns a redirect object into a 301.
+#[test]
+fn cloudfront_functions_answer_old_addresses_with_301s() {
+    let request = |uri: &str, qs: Json| serde_json::json!({"request": {"uri": uri, "querystring": qs, "headers": {}}});
+    let cases: &[(&str, Json, &str)] = &[
+        (
+            "/",
+            serde_json::json!({"p": {"value": "123"}}),
+            "/_old/p/123/index.html",
+        ),
+        (
+            "/",
+            serde_json::json!({"page_id": {"value": "2"}, "x": {"value": "1"}}),
+            "/_old/page_id/2/index.html",
+        ),
+        (
+            "/",
+            serde_json::json!({"feed": {"value": "rss2"}}),
+            "/_old/feed/rss2/index.html",
+        ),
+        (
+            "/",
+            serde_json::json!({"p": {"value": "<script>"}}),
+            "/index.html",
+        ),
+        (
+            "/",
+            serde_json::json!({"s": {"value": "search"}}),
+            "/index.html",
+        ),
+        ("/", serde_json::json!({}), "/index.html"),
+        (
+            "/posts/a/",
+            serde_json::json!({"p": {"value": "1"}}),
+            "/posts/a/index.html",
+        ),
+        (
+            "/2010/07/21/the-big-link-up",
+            serde_json::json!({}),
+            "/2010/07/21/the-big-link-up/index.html",
+        ),
+        ("/feed.xml", serde_json::json!({}), "/feed.xml"),
+    ];
+    let events: Vec<Json> = cases
+        .iter()
+        .map(|(u, q, _)| request(u, q.clone()))
+        .collect();
+    let results = run_cloudfront_function("IndexRewriteFunction", &events);
+    for ((uri, qs, want), got) in cases.iter().zip(&results) {
+        assert_eq!(got["uri"], *want, "{uri} {qs}");
+        // The renderer publishes at the same key.
+        if want.starts_with("/_old/") {
+            let query = qs
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v["value"].as_str().unwrap()))
+                .collect::<Vec<_>>()
+                .join("&");
+            assert_eq!(
+                shared::site::redirects::key_for_request(uri, Some(&query))
+                    .map(|k| format!("/{k}")),
+                Some(want.to_string())
+            );
+        }
+    }
+
+    let response = |status: u16, headers: Json| serde_json::json!({"response": {"statusCode": status, "statusDescription": "OK", "headers": headers}});
+    let results = run_cloudfront_function(
+        "RedirectFunction",
+        &[
+            response(
+                200,
+                serde_json::json!({"x-amz-website-redirect-location": {"value": "/posts/the-big-link-up/"}, "content-type": {"value": "text/html"}}),
+            ),
+            response(
+                200,
+                serde_json::json!({"content-type": {"value": "text/html"}}),
+            ),
+            response(
+                404,
+                serde_json::json!({"x-amz-website-redirect-location": {"value": "/x/"}}),
+            ),
+        ],
+    );
+    assert_eq!(results[0]["statusCode"], 301);
+    assert_eq!(
+        results[0]["headers"]["location"]["value"],
+        "/posts/the-big-link-up/"
+    );
+    assert!(results[0]["headers"]
+        .get("x-amz-website-redirect-location")
+        .is_none());
+    assert_eq!(results[1]["statusCode"], 200);
+    assert!(results[1]["headers"].get("location").is_none());
+    assert_eq!(results[2]["statusCode"], 404);
 }

@@ -55,6 +55,19 @@ async fn serves_the_sample_site_and_rerenders_on_edit() {
         (200, "application/atom+xml; charset=utf-8")
     );
     assert!(feed.contains("<entry>"));
+    // A page (pages/about.md) at /about/: in the sitemap, not listed, not in the feed.
+    let (status, ct, about) = fetch(addr, "/about/").await;
+    assert_eq!((status, ct.as_str()), (200, "text/html; charset=utf-8"));
+    assert!(about.contains("<h1>About the alliance</h1>"), "{about}");
+    assert!(!about.contains("comment-form") && !about.contains("Published"));
+    assert_eq!(fetch(addr, "/about").await.0, 200);
+    let (_, _, sitemap) = fetch(addr, "/sitemap.xml").await;
+    assert!(sitemap.contains("<loc>http://127.0.0.1:"), "{sitemap}");
+    assert!(sitemap.contains("/about/</loc>"), "{sitemap}");
+    assert!(
+        !home.contains("About the alliance") && !feed.contains("/about/"),
+        "pages are not listed"
+    );
     let (status, _, missing) = fetch(addr, "/no-such-page/").await;
     assert_eq!(status, 404);
     assert!(missing.contains("<html"), "the site's own 404 page");

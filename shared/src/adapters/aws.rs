@@ -220,6 +220,27 @@ impl BlobStore for S3BlobStore {
         Ok(())
     }
 
+    async fn put_redirect(
+        &self,
+        key: &str,
+        page: Vec<u8>,
+        meta: &ObjectMeta,
+        location: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .content_type(meta.content_type)
+            .cache_control(meta.cache_control)
+            .website_redirect_location(location)
+            .body(ByteStream::from(page))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         self.client
             .delete_object()

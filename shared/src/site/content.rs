@@ -1,4 +1,4 @@
-//! Posts (Markdown with YAML front matter) and quotes, parsed from the content store.
+//! Posts and pages (Markdown with YAML front matter) and quotes, parsed from the content store.
 //! Pure: bytes in, domain values or a [`ContentError`] naming the file and line out.
 
 use serde::{Deserialize, Serialize};
@@ -26,9 +26,11 @@ impl ContentError {
     }
 }
 
+/// A post's front matter. A page's ([`PageFrontMatter`]) has the same keys except `date`
+/// and `tags`; the keys they share are checked once, by [`Shared::check`].
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct FrontMatter {
+struct PostFrontMatter {
     title: String,
     #[serde(alias = "published")]
     date: String,
@@ -50,6 +52,154 @@ struct FrontMatter {
     draft: bool,
 }
 
+/// A page's front matter: a post's without `date` and `tags` (an unknown key is an error).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageFrontMatter {
+    title: String,
+    #[serde(default)]
+    updated: Option<String>,
+    #[serde(default)]
+    photo: Option<String>,
+    #[serde(default)]
+    photo_alt: Option<String>,
+    #[serde(default)]
+    caption: Option<String>,
+    #[serde(default)]
+    credit: Option<String>,
+    #[serde(default)]
+    summary: Option<String>,
+    #[serde(default)]
+    draft: bool,
+}
+
+/// The front-matter fields posts and pages share, as written.
+struct Shared {
+    title: String,
+    updated: Option<String>,
+    photo: Option<String>,
+    photo_alt: Option<String>,
+    caption: Option<String>,
+    credit: Option<String>,
+    summary: Option<String>,
+}
+
+/// The shared fields, checked: title not empty, `updated` a date, `photo` a key under `photos/`,
+/// the texts trimmed (empty ones absent).
+struct Checked {
+    title: String,
+    updated: Option<OffsetDateTime>,
+    photo: Option<String>,
+    photo_alt: Option<String>,
+    caption: Option<String>,
+    credit: Option<String>,
+    summary: Option<String>,
+}
+
+/// A content file split into its front matter and its Markdown body.
+struct Source<'a> {
+    key: &'a str,
+    /// The front matter's text: line 1 of it is line 2 of the file.
+    fm_text: &'a str,
+    body: &'a str,
+}
+
+impl Source<'_> {
+    /// The file line of a front-matter field, where it can be found.
+    fn field_line(&self, field: &str) -> Option<usize> {
+        self.fm_text
+            .lines()
+            .position(|l| l.trim_start().starts_with(&format!("{field}:")))
+            .map(|i| i + 2)
+    }
+
+    fn field_error(&self, field: &str, message: impl Into<String>) -> ContentError {
+        ContentError::new(self.key, self.field_line(field), message)
+    }
+}
+
+/// The slug of `<prefix><slug>.md`, or an error saying how such files are named.
+fn slug_of_key<'a>(key: &'a str, prefix: &str, what: &str) -> Result<&'a str, ContentError> {
+    key.strip_prefix(prefix)
+        .and_then(|r| r.strip_suffix(".md"))
+        .filter(|s| layout::is_valid_slug(s))
+        .ok_or_else(|| {
+            ContentError::new(
+                key,
+                None,
+                format!("{what} files are named {prefix}<slug>.md, the slug in lower-case letters, digits, - and _"),
+            )
+        })
+}
+
+/// Split a content file into front matter and body, and deserialise the front matter
+/// (unknown keys are errors, reported with their line).
+fn read_source<'a, T: serde::de::DeserializeOwned>(
+    key: &'a str,
+    bytes: &'a [u8],
+) -> Result<(Source<'a>, T), ContentError> {
+    let text = std::str::from_utf8(bytes)
+        .map_err(|e| ContentError::new(key, None, format!("not UTF-8 text: {e}")))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let (fm_text, body) = split_front_matter(text).ok_or_else(|| {
+        ContentError::new(
+            key,
+            Some(1),
+            "expected front matter between `---` lines at the top of the file",
+        )
+    })?;
+    // The front matter starts on line 2 (line 1 is `---`).
+    let front_matter: T = serde_norway::from_str(fm_text).map_err(|e| {
+        let line = e.location().map(|l| l.line() + 1).unwrap_or(2);
+        ContentError::new(
+            key,
+            Some(line),
+            format!("invalid front matter: {}", strip_location(&e.to_string())),
+        )
+    })?;
+    Ok((Source { key, fm_text, body }, front_matter))
+}
+
+impl Shared {
+    fn check(self, src: &Source<'_>) -> Result<Checked, ContentError> {
+        if self.title.trim().is_empty() {
+            return Err(src.field_error("title", "title is empty"));
+        }
+        let updated = self
+            .updated
+            .as_deref()
+            .map(parse_date)
+            .transpose()
+            .map_err(|m| src.field_error("updated", m))?;
+        let photo = match self
+            .photo
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+        {
+            None => None,
+            Some(p) => Some(normalise_photo_key(p).ok_or_else(|| {
+                src.field_error(
+                    "photo",
+                    format!(
+                        "photo `{p}` must name an image under photos/ (jpg, jpeg, png or webp)"
+                    ),
+                )
+            })?),
+        };
+        let clean = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        Ok(Checked {
+            title: self.title.trim().to_string(),
+            updated,
+            photo,
+            photo_alt: clean(self.photo_alt),
+            caption: clean(self.caption),
+            credit: clean(self.credit),
+            summary: clean(self.summary),
+        })
+    }
+}
+
 /// A parsed post. `body_md` is kept as written; rendering happens in [`crate::site::render`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Post {
@@ -64,6 +214,23 @@ pub struct Post {
     pub credit: Option<String>,
     pub summary: Option<String>,
     pub tags: Vec<String>,
+    pub draft: bool,
+    pub body_md: String,
+}
+
+/// A parsed page (`pages/<slug>.md`, published at `/<slug>/`): a post without date, tags or
+/// comments, not listed and not in the feed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub slug: String,
+    pub title: String,
+    pub updated: Option<OffsetDateTime>,
+    /// Content key of the header photo, e.g. `photos/hall.jpg`.
+    pub photo: Option<String>,
+    pub photo_alt: Option<String>,
+    pub caption: Option<String>,
+    pub credit: Option<String>,
+    pub summary: Option<String>,
     pub draft: bool,
     pub body_md: String,
 }
@@ -85,94 +252,124 @@ pub struct PostSummary {
     pub source_md5: String,
 }
 
+/// What the sitemap and the builder's memory need of a published page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageSummary {
+    pub slug: String,
+    /// RFC 3339, UTC, when the front matter gives `updated`: the sitemap's `lastmod`.
+    pub updated: Option<String>,
+    /// Content key of the header photo: a change to it re-renders the page.
+    pub photo: Option<String>,
+}
+
+impl Page {
+    pub fn summary(&self) -> PageSummary {
+        PageSummary {
+            slug: self.slug.clone(),
+            updated: self.updated.map(crate::dates::rfc3339),
+            photo: self.photo.clone(),
+        }
+    }
+}
+
 /// Parse `posts/<slug>.md`.
 pub fn parse_post(key: &str, bytes: &[u8]) -> Result<Post, ContentError> {
-    let slug = key
-        .strip_prefix(layout::content::POSTS)
-        .and_then(|r| r.strip_suffix(".md"))
-        .filter(|s| layout::is_valid_slug(s))
-        .ok_or_else(|| {
-            ContentError::new(key, None, "post files are named posts/<slug>.md, the slug in lower-case letters, digits, - and _")
-        })?;
-    let text = std::str::from_utf8(bytes)
-        .map_err(|e| ContentError::new(key, None, format!("not UTF-8 text: {e}")))?;
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let (fm_text, body) = split_front_matter(text).ok_or_else(|| {
-        ContentError::new(
-            key,
-            Some(1),
-            "expected front matter between `---` lines at the top of the file",
-        )
-    })?;
-    // The front matter starts on line 2 (line 1 is `---`).
-    let fm: FrontMatter = serde_norway::from_str(fm_text).map_err(|e| {
-        let line = e.location().map(|l| l.line() + 1).unwrap_or(2);
-        ContentError::new(
-            key,
-            Some(line),
-            format!("invalid front matter: {}", strip_location(&e.to_string())),
-        )
-    })?;
-    let field_line = |field: &str| {
-        fm_text
-            .lines()
-            .position(|l| l.trim_start().starts_with(&format!("{field}:")))
-            .map(|i| i + 2)
-    };
-    if fm.title.trim().is_empty() {
-        return Err(ContentError::new(
-            key,
-            field_line("title"),
-            "title is empty",
-        ));
+    let slug = slug_of_key(key, layout::content::POSTS, "post")?;
+    let (src, fm) = read_source::<PostFrontMatter>(key, bytes)?;
+    let PostFrontMatter {
+        title,
+        date,
+        updated,
+        photo,
+        photo_alt,
+        caption,
+        credit,
+        summary,
+        tags,
+        draft,
+    } = fm;
+    let c = Shared {
+        title,
+        updated,
+        photo,
+        photo_alt,
+        caption,
+        credit,
+        summary,
     }
-    let date_field = if fm_text.contains("published:") {
+    .check(&src)?;
+    let date_field = if src.fm_text.contains("published:") {
         "published"
     } else {
         "date"
     };
-    let published =
-        parse_date(&fm.date).map_err(|m| ContentError::new(key, field_line(date_field), m))?;
-    let updated = fm
-        .updated
-        .as_deref()
-        .map(parse_date)
-        .transpose()
-        .map_err(|m| ContentError::new(key, field_line("updated"), m))?;
-    let photo = match fm.photo.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        None => None,
-        Some(p) => {
-            let k = normalise_photo_key(p).ok_or_else(|| {
-                ContentError::new(
-                    key,
-                    field_line("photo"),
-                    format!(
-                        "photo `{p}` must name an image under photos/ (jpg, jpeg, png or webp)"
-                    ),
-                )
-            })?;
-            Some(k)
-        }
-    };
-    let clean = |s: Option<String>| s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+    let published = parse_date(&date).map_err(|m| src.field_error(date_field, m))?;
     Ok(Post {
         slug: slug.to_string(),
-        title: fm.title.trim().to_string(),
+        title: c.title,
         published,
-        updated,
-        photo,
-        photo_alt: clean(fm.photo_alt),
-        caption: clean(fm.caption),
-        credit: clean(fm.credit),
-        summary: clean(fm.summary),
-        tags: fm
-            .tags
+        updated: c.updated,
+        photo: c.photo,
+        photo_alt: c.photo_alt,
+        caption: c.caption,
+        credit: c.credit,
+        summary: c.summary,
+        tags: tags
             .into_iter()
             .map(|t| t.trim().to_string())
             .filter(|t| !t.is_empty())
             .collect(),
-        draft: fm.draft,
-        body_md: body.to_string(),
+        draft,
+        body_md: src.body.to_string(),
+    })
+}
+
+/// Parse `pages/<slug>.md`. A slug the site's own pages or routes use (`posts`, `signup`,
+/// …; see [`layout::RESERVED_PAGE_SLUGS`]) is refused.
+pub fn parse_page(key: &str, bytes: &[u8]) -> Result<Page, ContentError> {
+    let slug = slug_of_key(key, layout::content::PAGES, "page")?;
+    if layout::is_reserved_page_slug(slug) {
+        return Err(ContentError::new(
+            key,
+            None,
+            format!(
+                "the address /{slug}/ belongs to the site itself (reserved: {}): rename the file",
+                layout::RESERVED_PAGE_SLUGS.join(", ")
+            ),
+        ));
+    }
+    let (src, fm) = read_source::<PageFrontMatter>(key, bytes)?;
+    let PageFrontMatter {
+        title,
+        updated,
+        photo,
+        photo_alt,
+        caption,
+        credit,
+        summary,
+        draft,
+    } = fm;
+    let c = Shared {
+        title,
+        updated,
+        photo,
+        photo_alt,
+        caption,
+        credit,
+        summary,
+    }
+    .check(&src)?;
+    Ok(Page {
+        slug: slug.to_string(),
+        title: c.title,
+        updated: c.updated,
+        photo: c.photo,
+        photo_alt: c.photo_alt,
+        caption: c.caption,
+        credit: c.credit,
+        summary: c.summary,
+        draft,
+        body_md: src.body.to_string(),
     })
 }
 
@@ -313,6 +510,64 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(e.line, Some(4), "{e}");
+    }
+
+    #[test]
+    fn parses_a_page() {
+        let text = "---\ntitle: \" About us \"\nsummary: Who we are.\nupdated: 2012-03-04\nphoto: hall.jpg\nphoto_alt: A hall\ncaption: The hall.\ncredit: A. Name\n---\n\nWe *are*.\n";
+        let p = parse_page("pages/about.md", text.as_bytes()).unwrap();
+        assert_eq!(p.slug, "about");
+        assert_eq!(p.title, "About us");
+        assert_eq!(p.summary.as_deref(), Some("Who we are."));
+        assert_eq!(human_date(p.updated.unwrap()), "4 March 2012");
+        assert_eq!(p.photo.as_deref(), Some("photos/hall.jpg"));
+        assert_eq!(p.photo_alt.as_deref(), Some("A hall"));
+        assert_eq!(p.caption.as_deref(), Some("The hall."));
+        assert_eq!(p.credit.as_deref(), Some("A. Name"));
+        assert_eq!(p.body_md.trim(), "We *are*.");
+        assert!(!p.draft);
+        let p = parse_page("pages/x.md", b"---\ntitle: X\ndraft: true\n---\n").unwrap();
+        assert!(p.draft && p.updated.is_none() && p.photo.is_none());
+    }
+
+    #[test]
+    fn page_errors_name_the_file_and_line() {
+        // Pages have no date or tags: those are unknown keys, like any typo.
+        for (text, field, line) in [
+            ("---\ntitle: ok\ndate: 2010-07-21\n---\nbody", "date", 3),
+            ("---\ntitle: ok\n\ntags: [a]\n---\nbody", "tags", 4),
+            ("---\ntitle: ok\ncaptoin: typo\n---\nbody", "captoin", 3),
+        ] {
+            let e = parse_page("pages/x.md", text.as_bytes()).unwrap_err();
+            assert_eq!((e.file.as_str(), e.line), ("pages/x.md", Some(line)), "{e}");
+            assert!(e.message.contains(field), "{e}");
+        }
+        let e = parse_page("pages/x.md", b"---\nsummary: s\n---\nbody").unwrap_err();
+        assert!(e.message.contains("title"), "{e}");
+        let e = parse_page("pages/x.md", b"---\ntitle: \" \"\n---\nbody").unwrap_err();
+        assert_eq!(e.line, Some(2), "{e}");
+        let e = parse_page("pages/x.md", b"---\ntitle: t\nupdated: soon\n---\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = parse_page("pages/x.md", b"---\ntitle: t\nphoto: ../x.jpg\n---\n").unwrap_err();
+        assert_eq!(e.line, Some(3), "{e}");
+        let e = parse_page("pages/x.md", b"no front matter").unwrap_err();
+        assert_eq!(e.line, Some(1), "{e}");
+    }
+
+    #[test]
+    fn pages_may_not_take_the_sites_own_addresses() {
+        for slug in [
+            "posts", "page", "photos", "static", "signup", "feed", "404", "_old",
+        ] {
+            let key = format!("pages/{slug}.md");
+            let e = parse_page(&key, b"---\ntitle: t\n---\n").unwrap_err();
+            assert_eq!(e.file, key);
+            assert!(e.message.contains("belongs to the site"), "{e}");
+        }
+        for key in ["pages/Bad Slug.md", "pages/feed.xml.md", "posts/about.md"] {
+            let e = parse_page(key, b"---\ntitle: t\n---\n").unwrap_err();
+            assert!(e.message.contains("pages/<slug>.md"), "{e}");
+        }
     }
 
     #[test]

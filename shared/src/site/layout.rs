@@ -7,10 +7,14 @@ pub mod content {
     pub const CONFIG: &str = "site.toml";
     pub const QUOTES: &str = "quotes.toml";
     pub const POSTS: &str = "posts/";
+    /// Pages: `pages/<slug>.md`, published at `/<slug>/`, not listed and not in the feed.
+    pub const PAGES: &str = "pages/";
     pub const PHOTOS: &str = "photos/";
     pub const TEMPLATES: &str = "templates/";
     pub const STATIC: &str = "static/";
     pub const BLOCKLIST: &str = "blocklist.txt";
+    /// Old addresses and where they now are (see `site::redirects`).
+    pub const REDIRECTS: &str = "redirects.txt";
 }
 
 /// Keys in the state store (the content bucket under `_state/` on AWS, `<data>/state/` locally):
@@ -21,12 +25,19 @@ pub mod state {
     /// The single-file index of earlier versions, removed by the next full build.
     pub const LEGACY_POST_INDEX: &str = "post-index.json";
     pub const PHOTO_INDEX: &str = "photo-index.json";
+    /// The published pages (slug, photo, `updated`): what the sitemap lists, and which
+    /// site pages to delete when a page goes.
+    pub const PAGE_INDEX: &str = "pages.json";
 }
 
 /// What a change to one content key asks the builder to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContentChange {
     Post {
+        slug: String,
+    },
+    /// `pages/<slug>.md` (a reserved slug too: the builder says why it is refused).
+    Page {
         slug: String,
     },
     Photo {
@@ -43,13 +54,29 @@ pub enum ContentChange {
 
 /// Classify a content key.
 pub fn classify(key: &str) -> ContentChange {
-    if key == content::CONFIG || key == content::QUOTES || key.starts_with(content::TEMPLATES) {
+    // The redirect map too: it changes rarely (an import), and a full build is what
+    // publishes it and removes redirects it no longer has.
+    if key == content::CONFIG
+        || key == content::QUOTES
+        || key == content::REDIRECTS
+        || key.starts_with(content::TEMPLATES)
+    {
         return ContentChange::Everything;
     }
     if let Some(rest) = key.strip_prefix(content::POSTS) {
         if let Some(slug) = rest.strip_suffix(".md") {
             if is_valid_slug(slug) {
                 return ContentChange::Post {
+                    slug: slug.to_string(),
+                };
+            }
+        }
+        return ContentChange::Ignored;
+    }
+    if let Some(rest) = key.strip_prefix(content::PAGES) {
+        if let Some(slug) = rest.strip_suffix(".md") {
+            if is_valid_slug(slug) {
+                return ContentChange::Page {
                     slug: slug.to_string(),
                 };
             }
@@ -80,10 +107,42 @@ pub fn is_valid_slug(slug: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
 }
 
+/// Top-level names of the site's own pages and of the API routes beside them: a page
+/// slug may not be one of these (its `/<slug>/` would hide them, or they it).
+pub const RESERVED_PAGE_SLUGS: &[&str] = &[
+    "posts",
+    "page",
+    "photos",
+    "static",
+    "signup",
+    "unsubscribe",
+    "feed",
+    "feed.xml",
+    "sitemap",
+    "sitemap.xml",
+    "404",
+    "404.html",
+    "index.html",
+    "_old",
+    "_admin",
+    "moderate",
+    "webmention",
+    "xmlrpc",
+];
+
+/// A slug a page cannot have: not a valid slug, or one of [`RESERVED_PAGE_SLUGS`].
+pub fn is_reserved_page_slug(slug: &str) -> bool {
+    !is_valid_slug(slug) || RESERVED_PAGE_SLUGS.contains(&slug)
+}
+
 /// Keys in the site bucket.
 pub mod site {
     pub fn post_page(slug: &str) -> String {
         format!("posts/{slug}/index.html")
+    }
+    /// A page (`pages/<slug>.md`) is published at `/<slug>/`.
+    pub fn page(slug: &str) -> String {
+        format!("{slug}/index.html")
     }
     pub fn post_comments_feed(slug: &str) -> String {
         format!("posts/{slug}/comments.xml")
@@ -109,6 +168,11 @@ pub fn url_path_of(key: &str) -> String {
         Some(dir) => dir.to_string(),
         None => key.to_string(),
     }
+}
+
+/// The URL path of a page (`about` → `about/`), as the sitemap lists it.
+pub fn page_url_path(slug: &str) -> String {
+    url_path_of(&site::page(slug))
 }
 
 pub use crate::ports::ObjectMeta;
@@ -167,6 +231,22 @@ mod tests {
         );
         assert_eq!(classify("posts/Bad Slug.md"), ContentChange::Ignored);
         assert_eq!(
+            classify("pages/about.md"),
+            ContentChange::Page {
+                slug: "about".into()
+            }
+        );
+        // Reserved slugs still reach the builder, which says why they are refused.
+        assert_eq!(
+            classify("pages/posts.md"),
+            ContentChange::Page {
+                slug: "posts".into()
+            }
+        );
+        assert_eq!(classify("pages/About Us.md"), ContentChange::Ignored);
+        assert_eq!(classify("pages/about.txt"), ContentChange::Ignored);
+        assert_eq!(classify("pages/sub/about.md"), ContentChange::Ignored);
+        assert_eq!(
             classify("photos/hall.jpg"),
             ContentChange::Photo {
                 key: "photos/hall.jpg".into()
@@ -206,5 +286,35 @@ mod tests {
             .contains("must-revalidate"));
         assert_eq!(url_path_of("posts/a/index.html"), "posts/a/");
         assert_eq!(url_path_of("index.html"), "");
+        assert_eq!(site::page("about"), "about/index.html");
+        assert_eq!(page_url_path("about"), "about/");
+    }
+
+    #[test]
+    fn page_slugs_that_would_collide_are_reserved() {
+        for slug in [
+            "posts",
+            "page",
+            "photos",
+            "static",
+            "signup",
+            "feed",
+            "feed.xml",
+            "sitemap.xml",
+            "404",
+            "_old",
+            "moderate",
+            "webmention",
+            "xmlrpc",
+            "index.html",
+            "unsubscribe",
+            "",
+            "About",
+        ] {
+            assert!(is_reserved_page_slug(slug), "{slug}");
+        }
+        for slug in ["about", "contact-us", "posts-archive", "pages"] {
+            assert!(!is_reserved_page_slug(slug), "{slug}");
+        }
     }
 }

@@ -7,4 +7,5 @@ pub mod content;
 pub mod layout;
 pub mod pages;
 pub mod photos;
+pub mod redirects;
 pub mod render;

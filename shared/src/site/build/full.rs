@@ -1,5 +1,5 @@
-//! The full build, in phases: photos, posts (in chunks, rendered in parallel), listings
-//! and feeds, fixed pages, static files.
+//! The full build, in phases: photos, posts (in chunks, rendered in parallel), pages,
+//! listings and feeds, fixed pages, static files.
 
 use super::*;
 
@@ -169,6 +169,19 @@ impl Builder {
             out.delete(&layout::site::post_comments_feed(slug)).await?;
         }
 
+        // Pages: after the posts (their footer carries the newest post's year), before the
+        // sitemap that lists them.
+        let old_pages: Option<PageIndex> = self.load_state(layout::state::PAGE_INDEX).await?;
+        let page_index = self
+            .build_pages(
+                &ctx,
+                &photos,
+                old_pages.as_ref(),
+                index.newest_year(),
+                &mut out,
+            )
+            .await?;
+
         // Listings, feeds and the fixed pages.
         let pages = self.listing_pages(&ctx, &index, &photos, None)?;
         let old_total = page_count(old_index.listed_len(), ctx.config.posts_per_page);
@@ -177,9 +190,19 @@ impl Builder {
         for n in (new_total + 1)..=old_total {
             out.delete(&layout::site::index_page(n)).await?;
         }
-        out.put_all(self.fixed_pages(&ctx, &index.listed(), out.issued)?)
+        out.put_all(self.fixed_pages(&ctx, &index.listed(), &page_index, out.issued)?)
             .await?;
         out.put_all(self.static_files(&ctx).await?).await?;
+        // Old addresses last: a page of the site is never replaced by a redirect.
+        self.publish_redirects(&mut out).await?;
+
+        if old_pages.as_ref() != Some(&page_index) {
+            self.save_state(layout::state::PAGE_INDEX, page_index)
+                .await?;
+        } else {
+            self.keep_state(layout::state::PAGE_INDEX, page_index)
+                .await?;
+        }
 
         if photos_dirty {
             self.save_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
@@ -199,6 +222,78 @@ impl Builder {
             "full build done"
         );
         Ok(out.report)
+    }
+
+    /// Render every page under `pages/` (a chunk at a time, in parallel), delete the site
+    /// pages of drafts and of pages gone since `old`, and return the new page index. A page
+    /// that cannot be used is reported and left as it was (listed as it was, if it was).
+    async fn build_pages(
+        &self,
+        ctx: &Arc<SiteContext>,
+        photos: &Arc<PhotoIndex>,
+        old: Option<&PageIndex>,
+        year: i32,
+        out: &mut Publisher<'_>,
+    ) -> Result<PageIndex, BuildError> {
+        let mut index = PageIndex::default();
+        let keys: Vec<String> = self
+            .stores
+            .content
+            .list(layout::content::PAGES)
+            .await?
+            .into_iter()
+            .filter(|k| matches!(classify(k), ContentChange::Page { .. }))
+            .collect();
+        for chunk in keys.chunks(CHUNK) {
+            let fetched: Vec<(String, Option<Vec<u8>>)> = stream::iter(chunk.iter().cloned())
+                .map(|key| async move {
+                    let bytes = self.stores.content.get(&key).await?;
+                    Ok::<_, StoreError>((key, bytes))
+                })
+                .buffered(self.stores.content.concurrency())
+                .try_collect()
+                .await?;
+            let (ctx2, photos2) = (ctx.clone(), photos.clone());
+            let rendered = tokio::task::spawn_blocking(move || {
+                use rayon::prelude::*;
+                fetched
+                    .into_par_iter()
+                    .map(|(key, bytes)| {
+                        render_page_source(&ctx2, &photos2, &key, bytes.as_deref(), year)
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("render thread: {e}")))?;
+            let mut objects = Vec::new();
+            for r in rendered {
+                match r {
+                    Ok(RenderedPage { summary, page }) => match page {
+                        Some(page) => {
+                            objects.push(page);
+                            index.pages.insert(summary.slug.clone(), summary);
+                        }
+                        None => out.delete(&layout::site::page(&summary.slug)).await?,
+                    },
+                    Err((slug, e)) => {
+                        warn!(error = %e, "page left as it was");
+                        out.report.errors.push(e);
+                        if let Some(prev) = old.and_then(|o| o.pages.get(&slug)) {
+                            index.pages.insert(slug, prev.clone());
+                        }
+                    }
+                }
+            }
+            out.put_all(objects).await?;
+        }
+        for slug in old
+            .into_iter()
+            .flat_map(|o| o.pages.keys())
+            .filter(|s| !index.pages.contains_key(*s))
+        {
+            out.delete(&layout::site::page(slug)).await?;
+        }
+        Ok(index)
     }
 
     pub(super) async fn process_photo(
@@ -248,16 +343,17 @@ impl Builder {
         Ok(out)
     }
 
-    /// Feed, sitemap, 404 and the sign-up page.
+    /// Feed, sitemap (with the published `pages`), 404 and the sign-up page.
     pub(super) fn fixed_pages(
         &self,
         ctx: &SiteContext,
         listed: &[&PostSummary],
+        pages: &PageIndex,
         issued: time::OffsetDateTime,
     ) -> Result<Vec<(String, Vec<u8>)>, TemplateError> {
         let r = ctx.renderer(newest_year(listed));
         let feed_n = ctx.config.feed_entries.min(listed.len());
-        let pages = page_count(listed.len(), ctx.config.posts_per_page);
+        let index_pages = page_count(listed.len(), ctx.config.posts_per_page);
         Ok(vec![
             (
                 layout::site::FEED.to_string(),
@@ -265,7 +361,8 @@ impl Builder {
             ),
             (
                 layout::site::SITEMAP.to_string(),
-                r.sitemap(listed, pages)?.into_bytes(),
+                r.sitemap(listed, index_pages, &pages.listed())?
+                    .into_bytes(),
             ),
             (
                 layout::site::NOT_FOUND.to_string(),

@@ -37,6 +37,14 @@ impl Builder {
             .load_state(layout::state::PHOTO_INDEX)
             .await?
             .unwrap_or_default();
+        // Nor without the page index (a site built before pages): the sitemap lists them.
+        let Some(old_pages) = self
+            .load_state::<PageIndex>(layout::state::PAGE_INDEX)
+            .await?
+        else {
+            return self.full_build().await;
+        };
+        let mut page_index = old_pages.clone();
         let issued = events
             .iter()
             .filter_map(|e| e.at)
@@ -49,6 +57,7 @@ impl Builder {
             report: BuildReport::default(),
         };
         let mut dirty_posts: BTreeSet<String> = BTreeSet::new();
+        let mut dirty_pages: BTreeSet<String> = BTreeSet::new();
         // Photos this event changed (their posts' teasers change too).
         let mut changed_photos: BTreeSet<String> = BTreeSet::new();
 
@@ -89,6 +98,13 @@ impl Builder {
                             .filter(|p| p.photo.as_deref() == Some(key.as_str()))
                             .map(|p| p.slug.clone()),
                     );
+                    dirty_pages.extend(
+                        page_index
+                            .pages
+                            .values()
+                            .filter(|p| p.photo.as_deref() == Some(key.as_str()))
+                            .map(|p| p.slug.clone()),
+                    );
                 }
                 ContentChange::Static { key } => {
                     match if *removed {
@@ -103,6 +119,9 @@ impl Builder {
                 ContentChange::Post { slug } => {
                     dirty_posts.insert(slug.clone());
                 }
+                ContentChange::Page { slug } => {
+                    dirty_pages.insert(slug.clone());
+                }
                 ContentChange::Everything | ContentChange::Ignored => {}
             }
         }
@@ -116,8 +135,36 @@ impl Builder {
                 .await?;
             out.report.merge(r);
         }
-        self.publish_listings(&ctx, &photos, &before, &index, &changed_photos, &mut out)
-            .await?;
+        // Pages carry the newest post's year in their footer, as the fixed pages do.
+        let year = index.newest_year();
+        if year != before.newest_year {
+            dirty_pages.extend(page_index.pages.keys().cloned());
+        }
+        for slug in &dirty_pages {
+            self.update_page(&ctx, &photos, &mut page_index, slug, year, &mut out)
+                .await?;
+        }
+        let pages_moved = old_pages.sitemap_entries() != page_index.sitemap_entries();
+        self.publish_listings(
+            &ctx,
+            &photos,
+            &before,
+            &index,
+            AlsoChanged {
+                photos: &changed_photos,
+                pages: &page_index,
+                pages_moved,
+            },
+            &mut out,
+        )
+        .await?;
+        if page_index != old_pages {
+            self.save_state(layout::state::PAGE_INDEX, page_index)
+                .await?;
+        } else {
+            self.keep_state(layout::state::PAGE_INDEX, page_index)
+                .await?;
+        }
         if !changed_photos.is_empty() {
             self.save_state(layout::state::PHOTO_INDEX, Arc::unwrap_or_clone(photos))
                 .await?;
@@ -180,15 +227,55 @@ impl Builder {
         }
     }
 
+    /// Re-render one page (`pages/<slug>.md`) after a change to it or its photo, or because
+    /// the footer's year changed: publish it, or delete its site page when it is gone or a
+    /// draft, and update its page index entry. Errors are reported, not raised; the page is
+    /// left as it was.
+    pub(super) async fn update_page(
+        &self,
+        ctx: &SiteContext,
+        photos: &PhotoIndex,
+        pages: &mut PageIndex,
+        slug: &str,
+        year: i32,
+        out: &mut Publisher<'_>,
+    ) -> Result<(), BuildError> {
+        let key = format!("{}{slug}.md", layout::content::PAGES);
+        let Some(bytes) = self.stores.content.get(&key).await? else {
+            if pages.pages.remove(slug).is_some() {
+                out.delete(&layout::site::page(slug)).await?;
+            }
+            return Ok(());
+        };
+        match render_page_source(ctx, photos, &key, Some(&bytes), year) {
+            Ok(RenderedPage {
+                summary,
+                page: Some(page),
+            }) => {
+                out.put_all(vec![page]).await?;
+                pages.pages.insert(slug.to_string(), summary);
+            }
+            Ok(RenderedPage { page: None, .. }) => {
+                pages.pages.remove(slug);
+                out.delete(&layout::site::page(slug)).await?;
+            }
+            Err((_, e)) => {
+                warn!(error = %e, "page left as it was");
+                out.report.errors.push(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Re-render the listing pages whose content changed, and the feed and the sitemap when
-    /// they are affected.
+    /// they are affected (by the posts, or by what else changed: see [`AlsoChanged`]).
     pub(super) async fn publish_listings(
         &self,
         ctx: &SiteContext,
         photos: &PhotoIndex,
         before: &ListingBefore,
         after: &PostIndex,
-        changed_photos: &BTreeSet<String>,
+        also: AlsoChanged<'_>,
         out: &mut Publisher<'_>,
     ) -> Result<(), BuildError> {
         let per = ctx.config.posts_per_page;
@@ -212,6 +299,11 @@ impl Builder {
                 (None, None) => {}
             }
         }
+        let AlsoChanged {
+            photos: changed_photos,
+            pages,
+            pages_moved,
+        } = also;
         if !changed_photos.is_empty() {
             for p in after.entries() {
                 if p.photo.as_ref().is_some_and(|k| changed_photos.contains(k)) {
@@ -238,7 +330,7 @@ impl Builder {
         let newest_year = after.newest_year();
         if before.newest_year != newest_year {
             // The footer of every fixed page carries it.
-            out.put_all(self.fixed_pages(ctx, &after.listed(), out.issued)?)
+            out.put_all(self.fixed_pages(ctx, &after.listed(), pages, out.issued)?)
                 .await?;
             return Ok(());
         }
@@ -266,11 +358,13 @@ impl Builder {
             .iter()
             .any(|(slug, old)| sitemap_key(old.as_ref()) != sitemap_key(after.get(slug)))
             || total != old_total
-            || before.first != after.listed_range(0..1).first().map(|p| p.slug.clone());
+            || before.first != after.listed_range(0..1).first().map(|p| p.slug.clone())
+            || pages_moved;
         if sitemap_moved {
             fixed.push((
                 layout::site::SITEMAP.to_string(),
-                r.sitemap(&after.listed(), total)?.into_bytes(),
+                r.sitemap(&after.listed(), total, &pages.listed())?
+                    .into_bytes(),
             ));
         }
         out.put_all(fixed).await?;
@@ -310,6 +404,16 @@ impl Builder {
             .await?;
         Ok(out.report)
     }
+}
+
+/// What else an event changed that the listings, the feed and the sitemap depend on.
+pub(super) struct AlsoChanged<'a> {
+    /// Photos the event changed: their posts' teasers change.
+    pub(super) photos: &'a BTreeSet<String>,
+    /// The page index after the event (the sitemap lists the pages), and whether a page's
+    /// address or date changed.
+    pub(super) pages: &'a PageIndex,
+    pub(super) pages_moved: bool,
 }
 
 /// What the listing held, before an event changed some posts.
@@ -359,5 +463,11 @@ pub(super) fn page_count(listed: usize, per_page: usize) -> usize {
 
 pub(super) fn slug_of(key: &str) -> &str {
     key.trim_start_matches(layout::content::POSTS)
+        .trim_end_matches(".md")
+}
+
+/// The slug of `pages/<slug>.md`.
+pub(super) fn page_slug_of(key: &str) -> &str {
+    key.trim_start_matches(layout::content::PAGES)
         .trim_end_matches(".md")
 }

@@ -4,8 +4,9 @@
 //!
 //! - Full build: everything, in chunks (bounded memory), rendering in parallel.
 //! - Incremental: one post re-renders its page, its comment feed and the listing pages it
-//!   appears on; a photo re-renders the posts that use it; config, quotes or a template
-//!   re-render everything. The post index in the state store means no event reads every post.
+//!   appears on; a page (`pages/<slug>.md`) its own page and the sitemap; a photo re-renders
+//!   the posts and pages that use it; config, quotes or a template re-render everything. The
+//!   post and page indexes in the state store mean no event reads every post.
 //! - Objects whose bytes did not change are not rewritten, so the same event twice writes
 //!   nothing the second time. A malformed post is reported (file and line) and the rest of
 //!   the site is left as it was.
@@ -23,7 +24,9 @@ use crate::ports::md5_hex;
 use crate::ports::{BlobStore, Clock, ItemStore, StoreError};
 use crate::signing::{day_start, Signer};
 use crate::site::config::{ConfigError, SiteConfig};
-use crate::site::content::{parse_post, parse_quotes, ContentError, Post, PostSummary, Quote};
+use crate::site::content::{
+    parse_page, parse_post, parse_quotes, ContentError, PageSummary, Post, PostSummary, Quote,
+};
 use crate::site::layout::{self, classify, object_meta, ContentChange};
 use crate::site::photos::{make_variants, PhotoError, PhotoInfo};
 use crate::site::render::{Renderer, TemplateError, Theme, BUILTIN_CSS, THEME_CSS_KEY};
@@ -33,6 +36,7 @@ mod full;
 mod incremental;
 mod post_index;
 mod publish;
+mod redirects;
 
 pub use crate::site::pages::{Pages, PagesCache, KEEP_FOR};
 pub use context::SiteContext;
@@ -40,7 +44,7 @@ use context::*;
 use incremental::*;
 pub(crate) use post_index::read_state;
 use post_index::*;
-pub use post_index::{PhotoIndex, PostIndex};
+pub use post_index::{PageIndex, PhotoIndex, PostIndex};
 use publish::*;
 
 /// Posts rendered per chunk in a full build: bounds memory to a chunk's pages.

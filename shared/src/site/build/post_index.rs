@@ -1,5 +1,5 @@
 //! The builder's memory between events, in the state store: the post index (in 64
-//! shards) and the photo index, and how they are read and written.
+//! shards), the photo index and the page index, and how they are read and written.
 
 use super::*;
 
@@ -128,6 +128,28 @@ impl PostIndex {
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct PhotoIndex {
     pub photos: BTreeMap<String, PhotoInfo>,
+}
+
+/// The published pages (drafts and pages that never rendered are not here), by slug: what
+/// the sitemap lists, which site page to delete when a page goes, which pages a photo is on.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageIndex {
+    pub pages: BTreeMap<String, PageSummary>,
+}
+
+impl PageIndex {
+    /// Published pages, by slug.
+    pub fn listed(&self) -> Vec<&PageSummary> {
+        self.pages.values().collect()
+    }
+
+    /// What the sitemap shows of the pages: their addresses and dates.
+    pub(super) fn sitemap_entries(&self) -> Vec<(&str, Option<&str>)> {
+        self.pages
+            .values()
+            .map(|p| (p.slug.as_str(), p.updated.as_deref()))
+            .collect()
+    }
 }
 
 /// A state file, or `None` when absent or in an older format.

@@ -83,27 +83,7 @@ pub(super) fn render_post_source(
     let fail = |e: String| (slug.clone(), e);
     let bytes = bytes.ok_or_else(|| fail(format!("{key}: vanished while building")))?;
     let post = parse_post(key, bytes).map_err(|e| fail(e.to_string()))?;
-    let photo = match &post.photo {
-        None => None,
-        Some(p) => match photos.photos.get(p) {
-            Some(info) => Some(info),
-            None => {
-                let text = std::str::from_utf8(bytes).unwrap_or("");
-                let line = text
-                    .lines()
-                    .position(|l| l.trim_start().starts_with("photo:"))
-                    .map(|i| i + 1);
-                return Err(fail(
-                    ContentError::new(
-                        key,
-                        line,
-                        format!("unknown photo `{p}`: upload it under photos/ first"),
-                    )
-                    .to_string(),
-                ));
-            }
-        },
-    };
+    let photo = header_photo(photos, key, bytes, post.photo.as_deref()).map_err(fail)?;
     let summary = summary_of(&post, md5_hex(bytes));
     let r = ctx.renderer(post.published.year());
     let page = r
@@ -118,5 +98,72 @@ pub(super) fn render_post_source(
             (layout::site::post_comments_feed(&slug), feed.into_bytes()),
         ],
         summary,
+    })
+}
+
+/// The header photo a post or page names, from the photo index; an unknown one is an error
+/// naming the file and the `photo:` line.
+fn header_photo<'p>(
+    photos: &'p PhotoIndex,
+    key: &str,
+    bytes: &[u8],
+    photo: Option<&str>,
+) -> Result<Option<&'p PhotoInfo>, String> {
+    let Some(p) = photo else {
+        return Ok(None);
+    };
+    match photos.photos.get(p) {
+        Some(info) => Ok(Some(info)),
+        None => {
+            let text = std::str::from_utf8(bytes).unwrap_or("");
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("photo:"))
+                .map(|i| i + 1);
+            Err(ContentError::new(
+                key,
+                line,
+                format!("unknown photo `{p}`: upload it under photos/ first"),
+            )
+            .to_string())
+        }
+    }
+}
+
+pub(super) struct RenderedPage {
+    pub(super) summary: PageSummary,
+    /// The page's site key and bytes; none for a draft (its site page is removed, and it is
+    /// not in the page index).
+    pub(super) page: Option<(String, Vec<u8>)>,
+}
+
+/// Parse and render one page (`pages/<slug>.md`); `year` is the footer's (the newest post's,
+/// as on the fixed pages). Pure; an error names the file.
+pub(super) fn render_page_source(
+    ctx: &SiteContext,
+    photos: &PhotoIndex,
+    key: &str,
+    bytes: Option<&[u8]>,
+    year: i32,
+) -> Result<RenderedPage, (String, String)> {
+    let slug = page_slug_of(key).to_string();
+    let fail = |e: String| (slug.clone(), e);
+    let bytes = bytes.ok_or_else(|| fail(format!("{key}: vanished while building")))?;
+    let page = parse_page(key, bytes).map_err(|e| fail(e.to_string()))?;
+    let summary = page.summary();
+    if page.draft {
+        return Ok(RenderedPage {
+            summary,
+            page: None,
+        });
+    }
+    let photo = header_photo(photos, key, bytes, page.photo.as_deref()).map_err(fail)?;
+    let html = ctx
+        .renderer(year)
+        .page(&page, photo)
+        .map_err(|e| fail(e.to_string()))?;
+    Ok(RenderedPage {
+        summary,
+        page: Some((layout::site::page(&page.slug), html.into_bytes())),
     })
 }

@@ -17,7 +17,7 @@ use crate::comments::{Comment, CommentKind};
 use crate::dates::{human_date, parse_date, rfc3339};
 use crate::markdown::{is_safe_url, post_to_html};
 use crate::site::config::SiteConfig;
-use crate::site::content::{quote_for, Post, PostSummary, Quote};
+use crate::site::content::{quote_for, Page, PageSummary, Post, PostSummary, Quote};
 use crate::site::photos::PhotoInfo;
 
 /// The built-in templates, by name.
@@ -27,7 +27,12 @@ pub const BUILTIN_TEMPLATES: &[(&str, &str)] = &[
         "signup_panel.html",
         include_str!("../theme/templates/signup_panel.html"),
     ),
+    (
+        "photo_figure.html",
+        include_str!("../theme/templates/photo_figure.html"),
+    ),
     ("post.html", include_str!("../theme/templates/post.html")),
+    ("page.html", include_str!("../theme/templates/page.html")),
     ("index.html", include_str!("../theme/templates/index.html")),
     (
         "signup.html",
@@ -385,7 +390,7 @@ impl Renderer<'_> {
         (site, page, quote_for(self.quotes, path))
     }
 
-    fn page<S: Serialize>(
+    fn templated<S: Serialize>(
         &self,
         template: &str,
         title: &str,
@@ -520,7 +525,52 @@ impl Renderer<'_> {
                 .url_for(&crate::site::layout::site::post_comments_feed(&post.slug)),
             form,
         };
-        self.page("post.html", &post.title, &path, "post", extra)
+        self.templated("post.html", &post.title, &path, "post", extra)
+    }
+
+    /// A page (`pages/<slug>.md`) at `/<slug>/`: title, the header photo as on posts, the
+    /// body; "Updated" only when the front matter says so. No comments, no date line.
+    pub fn page(&self, page: &Page, photo: Option<&PhotoInfo>) -> Result<String, TemplateError> {
+        let path = crate::site::layout::page_url_path(&page.slug);
+        #[derive(Serialize)]
+        struct ArticleCtx<'a> {
+            slug: &'a str,
+            title: &'a str,
+            url: String,
+            updated: Option<String>,
+            updated_human: Option<String>,
+            summary: String,
+            body_html: String,
+            photo: Option<PhotoCtx>,
+        }
+        #[derive(Serialize)]
+        struct Extra<'a> {
+            article: ArticleCtx<'a>,
+        }
+        let extra = Extra {
+            article: ArticleCtx {
+                slug: &page.slug,
+                title: &page.title,
+                url: self.config.url_for(&path),
+                updated: page.updated.map(rfc3339),
+                updated_human: page.updated.map(human_date),
+                summary: page
+                    .summary
+                    .clone()
+                    .unwrap_or_else(|| crate::markdown::plain_summary(&page.body_md, 40)),
+                body_html: post_to_html(&page.body_md),
+                photo: photo.map(|p| {
+                    self.photo_ctx(
+                        p,
+                        page.photo_alt.as_deref(),
+                        page.caption.as_deref(),
+                        page.credit.as_deref(),
+                        &page.title,
+                    )
+                }),
+            },
+        };
+        self.templated("page.html", &page.title, &path, "page", extra)
     }
 
     /// Listing page `n` (1-based) of `total`.
@@ -579,7 +629,7 @@ impl Renderer<'_> {
         } else {
             format!("Page {n}")
         };
-        self.page("index.html", &title, &path, "index", extra)
+        self.templated("index.html", &title, &path, "index", extra)
     }
 
     /// The site's Atom feed of the newest posts.
@@ -603,7 +653,7 @@ impl Renderer<'_> {
         let feed = minijinja::context! {
             title => self.config.title, url => feed_url.clone(), site_url => self.config.base_url, id => feed_url, updated => updated,
         };
-        self.page(
+        self.templated(
             "feed.xml",
             &self.config.title,
             crate::site::layout::site::FEED,
@@ -642,7 +692,7 @@ impl Renderer<'_> {
             title => format!("Comments on {}", post.title), url => feed_url.clone(), site_url => post_url, id => feed_url, updated => updated,
         };
         let path = crate::site::layout::site::post_comments_feed(&post.slug);
-        self.page(
+        self.templated(
             "comments.xml",
             &post.title,
             &path,
@@ -651,12 +701,15 @@ impl Renderer<'_> {
         )
     }
 
+    /// Every listing page, post and page (`pages`: by slug; `updated` as their `lastmod`),
+    /// and the sign-up page.
     pub fn sitemap(
         &self,
         posts: &[&PostSummary],
         index_pages: usize,
+        pages: &[&PageSummary],
     ) -> Result<String, TemplateError> {
-        let mut urls: Vec<Value> = Vec::with_capacity(posts.len() + index_pages + 1);
+        let mut urls: Vec<Value> = Vec::with_capacity(posts.len() + index_pages + pages.len() + 1);
         let newest = posts
             .first()
             .map(|p| p.updated.clone().unwrap_or_else(|| p.published.clone()));
@@ -674,8 +727,14 @@ impl Renderer<'_> {
                 lastmod => p.updated.as_deref().unwrap_or(&p.published),
             });
         }
+        for p in pages {
+            urls.push(minijinja::context! {
+                loc => self.config.url_for(&crate::site::layout::page_url_path(&p.slug)),
+                lastmod => p.updated.as_deref(),
+            });
+        }
         urls.push(minijinja::context! { loc => self.config.url_for("signup/"), lastmod => None::<String> });
-        self.page(
+        self.templated(
             "sitemap.xml",
             "",
             crate::site::layout::site::SITEMAP,
@@ -685,7 +744,7 @@ impl Renderer<'_> {
     }
 
     pub fn not_found(&self) -> Result<String, TemplateError> {
-        self.page(
+        self.templated(
             "404.html",
             "Page not found",
             "404.html",
@@ -704,7 +763,7 @@ impl Renderer<'_> {
             token: form_token.to_string(),
             honeypot: HONEYPOT_FIELD,
         };
-        self.page("signup.html", "Sign up", "signup/", "signup", minijinja::context! { signup_form => Value::from_serialize(&signup_form), form => Value::from_serialize(form) })
+        self.templated("signup.html", "Sign up", "signup/", "signup", minijinja::context! { signup_form => Value::from_serialize(&signup_form), form => Value::from_serialize(form) })
     }
 
     /// The moderator's list of held comments (`GET /moderate/queue`): each with its post,
@@ -742,7 +801,7 @@ impl Renderer<'_> {
             token: token.to_string(),
             honeypot: HONEYPOT_FIELD,
         };
-        self.page(
+        self.templated(
             "moderation_queue.html",
             "Comments waiting for you",
             "moderate/queue/",
@@ -758,7 +817,7 @@ impl Renderer<'_> {
     }
 
     pub fn message_page(&self, path: &str, message: &Message) -> Result<String, TemplateError> {
-        self.page(
+        self.templated(
             "message.html",
             &message.heading,
             path,

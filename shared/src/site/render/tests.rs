@@ -1,7 +1,7 @@
 //! The renderer on sample posts and hostile comments: escaping, feeds, pages.
 use super::*;
 use crate::comments::{Comment, CommentStatus};
-use crate::site::content::parse_post;
+use crate::site::content::{parse_page, parse_post};
 use crate::site::photos::Variant;
 
 const EVIL: &str = "<script>alert(\"x\")</script>'&";
@@ -120,7 +120,19 @@ fn every_field_is_escaped_on_every_page() {
     no_raw(&r.index_page(1, 1, &[&ps], &photos).unwrap());
     no_raw(&r.feed(&[&ps]).unwrap());
     no_raw(&r.comments_feed(&ps, &[evil_comment()]).unwrap());
-    no_raw(&r.sitemap(&[&ps], 1).unwrap());
+    no_raw(&r.sitemap(&[&ps], 1, &[]).unwrap());
+    let page = parse_page(
+        "pages/evil.md",
+        format!(
+            "---\ntitle: {e:?}\nupdated: 2010-07-21\nphoto: /photos/hall.jpg\nphoto_alt: {e:?}\ncaption: {e:?}\ncredit: {e:?}\nsummary: {e:?}\n---\nBody <script>x</script> [a](javascript:alert(1))\n",
+            e = EVIL
+        )
+        .as_bytes(),
+    )
+    .unwrap();
+    let html = r.page(&page, Some(&photo())).unwrap();
+    no_raw(&html);
+    assert!(html.contains("<h1>&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&#39;&amp;</h1>"));
     no_raw(&r.not_found().unwrap());
     no_raw(&r.signup_page("t", Some(&state)).unwrap());
     no_raw(
@@ -165,6 +177,89 @@ fn photo_caption_and_credit_markup() {
     );
     assert!(html.contains("There are no comments yet, why not be the first?"));
     assert!(html.contains("action=\"https://api.example.org/posts/p/comments\""));
+}
+
+#[test]
+fn a_page_has_its_title_photo_and_body_but_no_date_or_comments() {
+    let cfg = SiteConfig::parse("title = \"T\"\nbase_url = \"https://example.org/\"\napi_url = \"https://api.example.org\"\n").unwrap();
+    let theme = Theme::new(&[]).unwrap();
+    let r = Renderer {
+        config: &cfg,
+        quotes: &[],
+        theme: &theme,
+        css_md5: "0123456789",
+        year: 2010,
+        absolute_links: false,
+    };
+    let page = parse_page("pages/about.md", b"---\ntitle: About us\nsummary: Who we are.\nphoto: hall.jpg\ncaption: Concert hall foyer.\ncredit: A. Name\n---\nWe *are*.\n").unwrap();
+    let html = r.page(&page, Some(&photo())).unwrap();
+    assert!(html.contains("<title>About us | T</title>"));
+    assert!(html.contains("<link rel=\"canonical\" href=\"https://example.org/about/\">"));
+    assert!(html.contains("<meta name=\"description\" content=\"Who we are.\">"));
+    assert!(html.contains("<h1>About us</h1>"));
+    assert!(html.contains("<em>are</em>"));
+    let fig =
+        &html[html.find("<figure").expect("a figure")..html.find("</figure>").expect("closed")];
+    assert!(fig.contains("Concert hall foyer. <span class=\"credit\">Photo: A. Name</span>"));
+    assert!(fig.contains("src=\"/photos/hall-960-abc.jpg\""));
+    // The figure is the post's: the same markup on both.
+    let post = parse_post("posts/p.md", b"---\ntitle: P\ndate: 2010-07-21\nphoto: hall.jpg\ncaption: Concert hall foyer.\ncredit: A. Name\n---\nHi\n").unwrap();
+    let post_html = r.post_page(&post, Some(&photo()), &[], "t", None).unwrap();
+    assert!(post_html.contains(fig));
+    for absent in [
+        "Published",
+        "Updated",
+        "comment",
+        "form_token",
+        "webmention",
+    ] {
+        assert!(!html.contains(absent), "{absent} on a page");
+    }
+    let page = parse_page(
+        "pages/about.md",
+        b"---\ntitle: About us\nupdated: 2012-03-04\n---\nBody.\n",
+    )
+    .unwrap();
+    let html = r.page(&page, None).unwrap();
+    assert!(html.contains("Updated <time datetime=\"2012-03-04T00:00:00Z\">4 March 2012</time>"));
+    assert!(!html.contains("<figure"));
+    assert!(html.contains("<meta name=\"description\" content=\"Body.\">"));
+
+    // The sitemap lists it, with `updated` as its lastmod when given.
+    let pages = [
+        PageSummary {
+            slug: "about".into(),
+            updated: Some("2012-03-04T00:00:00Z".into()),
+            photo: None,
+        },
+        PageSummary {
+            slug: "contact".into(),
+            updated: None,
+            photo: None,
+        },
+    ];
+    let xml = r
+        .sitemap(&[], 1, &pages.iter().collect::<Vec<_>>())
+        .unwrap();
+    let doc = roxmltree::Document::parse(&xml).expect("well-formed sitemap");
+    let urls: Vec<(String, Option<String>)> = doc
+        .descendants()
+        .filter(|n| n.tag_name().name() == "url")
+        .map(|u| {
+            let child = |name: &str| {
+                u.children()
+                    .find(|c| c.tag_name().name() == name)
+                    .and_then(|c| c.text())
+                    .map(str::to_string)
+            };
+            (child("loc").unwrap(), child("lastmod"))
+        })
+        .collect();
+    assert!(urls.contains(&(
+        "https://example.org/about/".into(),
+        Some("2012-03-04T00:00:00Z".into())
+    )));
+    assert!(urls.contains(&("https://example.org/contact/".into(), None)));
 }
 
 #[test]
@@ -223,7 +318,7 @@ fn the_atom_feed_is_well_formed_and_complete() {
     assert!(doc
         .descendants()
         .any(|n| n.tag_name().name() == "content" && n.attribute("type") == Some("html")));
-    roxmltree::Document::parse(&r.sitemap(&[&ps], 1).unwrap()).expect("well-formed sitemap");
+    roxmltree::Document::parse(&r.sitemap(&[&ps], 1, &[]).unwrap()).expect("well-formed sitemap");
 }
 
 #[test]
