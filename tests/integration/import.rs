@@ -357,3 +357,136 @@ async fn a_campaign_site_moves_over_whole_and_its_old_links_keep_working() {
         assert!(!out.contains(secret) && !err.contains(secret));
     }
 }
+
+/// `--aws`: the same export into the content bucket and the table (moto); the render
+/// function's full build then publishes each old address as an object S3 redirects from
+/// (`x-amz-website-redirect-location`, which CloudFront's viewer-response function turns
+/// into a 301: tests/integration/infra.rs runs that function).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_onto_aws_publishes_redirect_objects() {
+    let moto = integration_tests::Moto::start();
+    let sdk = moto.sdk_config().await;
+    let s3 = shared::adapters::aws::s3_client(&sdk);
+    for b in ["campaign-content", "campaign-site"] {
+        integration_tests::create_bucket(&s3, b).await;
+    }
+    integration_tests::upload_dir(&s3, "campaign-content", &sample_content()).await;
+    integration_tests::create_table(
+        &shared::adapters::aws::dynamodb_client(&sdk),
+        "campaign-records",
+    )
+    .await;
+    let key = "0101010101010101010101010101010101010101010101010101010101010101";
+    let vars = [
+        ("AWS_ENDPOINT_URL", moto.endpoint.as_str()),
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "eu-west-2"),
+        ("CONTENT_BUCKET", "campaign-content"),
+        ("SITE_BUCKET", "campaign-site"),
+        ("TABLE_NAME", "campaign-records"),
+        ("SIGNING_KEY", key),
+    ];
+    let out = Command::new(site_binary())
+        .args(["import", "wordpress"])
+        .arg(fixture())
+        .arg("--aws")
+        .envs(vars)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("3 posts (1 as drafts), 2 pages"), "{text}");
+
+    use shared::adapters::aws::{dynamodb_client, DynamoItemStore, S3BlobStore};
+    let content: std::sync::Arc<dyn shared::ports::BlobStore> =
+        std::sync::Arc::new(S3BlobStore::new(s3.clone(), "campaign-content", ""));
+    let records: std::sync::Arc<dyn shared::ports::ItemStore> = std::sync::Arc::new(
+        DynamoItemStore::new(dynamodb_client(&sdk), "campaign-records"),
+    );
+    let builder = || {
+        shared::site::build::Builder::new(
+            shared::site::build::Stores {
+                content: content.clone(),
+                site: std::sync::Arc::new(S3BlobStore::new(s3.clone(), "campaign-site", "")),
+                state: std::sync::Arc::new(S3BlobStore::new(
+                    s3.clone(),
+                    "campaign-content",
+                    "_state/",
+                )),
+                records: records.clone(),
+            },
+            shared::signing::Signer::new(&[1u8; 32]).unwrap(),
+            std::sync::Arc::new(shared::ports::SystemClock),
+        )
+    };
+    assert!(content
+        .get("posts/the-big-link-up.md")
+        .await
+        .unwrap()
+        .is_some());
+    assert!(content.get("pages/our-team.md").await.unwrap().is_some());
+    let map = String::from_utf8(content.get("redirects.txt").await.unwrap().unwrap()).unwrap();
+    assert!(map.contains("/?p=12"), "{map}");
+    let comments = shared::comments::approved_comments(records.as_ref(), "the-big-link-up")
+        .await
+        .unwrap();
+    assert_eq!(
+        comments.len(),
+        4,
+        "two comments, a pingback and a trackback"
+    );
+    assert!(comments
+        .iter()
+        .all(|c| c.ip_hash.as_deref().is_none_or(|h| !h.contains('.'))));
+
+    let report = builder().full_build().await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    for (old_key, location) in [
+        (
+            "2010/07/21/the-big-link-up/index.html",
+            "/posts/the-big-link-up/",
+        ),
+        ("_old/p/12/index.html", "/posts/the-big-link-up/"),
+        ("about-us/our-team/index.html", "/our-team/"),
+    ] {
+        let head = s3
+            .head_object()
+            .bucket("campaign-site")
+            .key(old_key)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{old_key}: {e:?}"));
+        assert_eq!(
+            head.website_redirect_location(),
+            Some(location),
+            "{old_key}"
+        );
+    }
+    // A line taken out of the map: its redirect is taken down at the next build.
+    let shorter: String = map
+        .lines()
+        .filter(|l| !l.starts_with("/?p=12 "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    content
+        .put(
+            "redirects.txt",
+            shorter.into_bytes(),
+            &shared::site::layout::object_meta("redirects.txt"),
+        )
+        .await
+        .unwrap();
+    builder().full_build().await.unwrap();
+    assert!(s3
+        .head_object()
+        .bucket("campaign-site")
+        .key("_old/p/12/index.html")
+        .send()
+        .await
+        .is_err());
+}

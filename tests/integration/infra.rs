@@ -102,6 +102,8 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
             ("s3:GetObject", "content/static/*"),
             ("s3:GetObject", "content/site.toml"),
             ("s3:GetObject", "content/quotes.toml"),
+            // Builder::publish_redirects (the redirect objects are site/* puts).
+            ("s3:GetObject", "content/redirects.txt"),
             ("s3:GetObject", "content/_state/*"),
             ("s3:PutObject", "content/_state/*"),
             ("s3:ListBucket", "site"),
