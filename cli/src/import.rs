@@ -186,10 +186,7 @@ pub async fn import_wordpress(
         let mut reader = open(export)?;
         survey.base_site_url = reader.site().base_site_url.clone();
         while let Some(entry) = reader.next() {
-            let entry = entry.map_err(|source| ImportError::Export {
-                file: export.display().to_string(),
-                source,
-            })?;
+            let entry = entry.map_err(|e| export_error(export, e))?;
             if let Some(b) = &bar {
                 b.set_position(reader.position());
             }
@@ -239,10 +236,7 @@ pub async fn import_wordpress(
     let mut reader = open(export)?;
     let mut slugs = Slugs::default();
     while let Some(entry) = reader.next() {
-        let entry = entry.map_err(|source| ImportError::Export {
-            file: export.display().to_string(),
-            source,
-        })?;
+        let entry = entry.map_err(|e| export_error(export, e))?;
         if let Some(b) = &bar {
             b.set_position(size + reader.position());
         }
@@ -739,12 +733,14 @@ fn strip_tags(s: &str) -> String {
 fn open(path: &Path) -> Result<wxr::Reader<BufReader<std::fs::File>>, ImportError> {
     let file =
         std::fs::File::open(path).map_err(|e| ImportError::Read(path.display().to_string(), e))?;
-    wxr::Reader::new(BufReader::with_capacity(64 * 1024, file)).map_err(|source| {
-        ImportError::Export {
-            file: path.display().to_string(),
-            source,
-        }
-    })
+    wxr::Reader::new(BufReader::with_capacity(64 * 1024, file)).map_err(|e| export_error(path, e))
+}
+
+fn export_error(path: &Path, source: wxr::WxrError) -> ImportError {
+    ImportError::Export {
+        file: path.display().to_string(),
+        source,
+    }
 }
 
 fn progress_bar(total: u64) -> indicatif::ProgressBar {

@@ -17,8 +17,8 @@ use shared::http::guard::{Guard, Refusal};
 use shared::http::web::{self, FormData};
 use shared::ports::{Clock, ItemStore};
 use shared::site::build::Pages;
-use shared::site::content::Post;
 use shared::site::render::FormState;
+use shared::site::reply::Reply;
 use shared::wiring::Parts;
 use tracing::{info, warn};
 
@@ -49,75 +49,68 @@ fn form_name(slug: &str) -> String {
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
     let json_wanted = web::wants_json(&req);
+    let reply = submit(deps, &req, json_wanted).await.unwrap_or_else(|r| r);
+    // No message pages here: a refusal is shown on the post's own page.
+    reply.respond(&deps.pages, "", json_wanted).await
+}
+
+/// Said when the post or the site configuration cannot be read.
+const UNAVAILABLE: &str =
+    "we could not store your comment just now; please try again in a few minutes";
+
+async fn submit(deps: &Deps, req: &Request, json_wanted: bool) -> Result<Reply, Reply> {
     // API Gateway names the slug as a path parameter; `cargo lambda watch` and other
     // emulators send only the path, so it is read from there too.
-    let slug = web::path_param(&req, "slug").or_else(|| {
-        web::route_path(&req)
+    let slug = web::path_param(req, "slug").or_else(|| {
+        web::route_path(req)
             .strip_prefix("/posts/")
             .and_then(|r| r.strip_suffix("/comments"))
             .map(str::to_string)
     });
     let Some(slug) = slug.filter(|s| shared::site::layout::is_valid_slug(s)) else {
-        return web::text(404, "no such post");
+        return Err(Reply::Text(404, "no such post".into()));
     };
-    let form = match web::parse_form(&req) {
-        Ok(f) => f,
-        Err(e) => return refuse_plain(json_wanted, e.status(), &e.to_string()),
-    };
-    let ip = web::client_ip(&req);
+    let form = web::parse_form(req)?;
+    let ip = web::client_ip(req);
     // The rate limit first, before anything is rendered or read: a flood of posts, valid or
     // not, costs one counter each. (The form re-shown with the visitor's text uses the
     // post and its comments as the form functions keep them for a minute.)
     if let Err(r) = deps.guard.rate("comment", ip.as_deref()).await {
-        return refused(deps, json_wanted, &slug, &form, r).await;
+        return Err(refused(deps, json_wanted, &slug, &form, r).await);
     }
 
     let input = match comments::validate(&form) {
         Ok(i) => i,
-        Err(errors) => return reshow(deps, json_wanted, &slug, &form, 422, errors, None).await,
+        Err(errors) => return Err(reshow(deps, json_wanted, &slug, &form, 422, errors, None).await),
     };
     if let Err(r) = deps
         .guard
         .honeypot(&form)
         .and_then(|_| deps.guard.token(&form_name(&slug), &form))
     {
-        return refused(deps, json_wanted, &slug, &form, r).await;
+        return Err(refused(deps, json_wanted, &slug, &form, r).await);
     }
     let post = match deps.pages.post(&slug).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return refuse_plain(
-                json_wanted,
-                404,
-                "there is no post at this address to comment on",
-            )
+            let text = "there is no post at this address to comment on";
+            return Err(Reply::form_error(404, text));
         }
         Err(e) => {
             warn!(error = %e, "post lookup failed");
-            return refuse_plain(
-                json_wanted,
-                503,
-                "we could not store your comment just now; please try again in a few minutes",
-            );
+            return Err(Reply::form_error(503, UNAVAILABLE));
         }
     };
-    let config = match deps.pages.config().await {
-        Ok(c) => c,
-        Err(e) => {
-            warn!(error = %e, "site configuration unavailable");
-            return refuse_plain(
-                json_wanted,
-                503,
-                "we could not store your comment just now; please try again in a few minutes",
-            );
-        }
-    };
+    let config = deps.pages.config().await.map_err(|e| {
+        warn!(error = %e, "site configuration unavailable");
+        Reply::form_error(503, UNAVAILABLE)
+    })?;
     if let Err(r) = deps
         .guard
         .captcha(&form, ip.as_deref(), config.captcha_site())
         .await
     {
-        return refused(deps, json_wanted, &slug, &form, r).await;
+        return Err(refused(deps, json_wanted, &slug, &form, r).await);
     }
     if let Some(parent) = &input.parent {
         match comments::get(deps.records.as_ref(), &slug, parent).await {
@@ -127,9 +120,9 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
                     "parent".to_string(),
                     "The comment you are replying to does not exist.".to_string(),
                 )]);
-                return reshow(deps, json_wanted, &slug, &form, 422, errors, None).await;
+                return Err(reshow(deps, json_wanted, &slug, &form, 422, errors, None).await);
             }
-            Err(e) => return refused(deps, json_wanted, &slug, &form, Refusal::Store(e)).await,
+            Err(e) => return Err(refused(deps, json_wanted, &slug, &form, Refusal::Store(e)).await),
         }
     }
 
@@ -144,43 +137,27 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         Ok(first) => {
             info!(comment = %comment.id, post = %slug, duplicate = !first, "comment stored as pending")
         }
-        Err(e) => return refused(deps, json_wanted, &slug, &form, Refusal::Store(e)).await,
+        Err(e) => return Err(refused(deps, json_wanted, &slug, &form, Refusal::Store(e)).await),
     }
     if json_wanted {
-        web::json(202, &json!({ "id": comment.id, "status": "pending" }))
-    } else {
-        let base = match deps.pages.config().await {
-            Ok(c) => c.base_url,
-            Err(_) => "/".into(),
-        };
-        accepted_redirect(&base, &post)
+        return Ok(Reply::Json(
+            202,
+            json!({ "id": comment.id, "status": "pending" }),
+        ));
     }
+    let base = match deps.pages.config().await {
+        Ok(c) => c.base_url,
+        Err(_) => "/".into(),
+    };
+    // Back to the post, at the notice that the theme shows for `#awaiting-moderation`
+    // (a CSS `:target`, so it works without JavaScript).
+    let slug = &post.slug;
+    Ok(Reply::SeeOther(format!(
+        "{base}posts/{slug}/#awaiting-moderation"
+    )))
 }
 
-/// Back to the post, at the notice that the theme shows for `#awaiting-moderation`
-/// (a CSS `:target`, so it works without JavaScript).
-fn accepted_redirect(base_url: &str, post: &Post) -> Response<Body> {
-    web::redirect(&format!(
-        "{base_url}posts/{}/#awaiting-moderation",
-        post.slug
-    ))
-}
-
-fn refuse_plain(json_wanted: bool, status: u16, msg: &str) -> Response<Body> {
-    if json_wanted {
-        web::json(status, &json!({ "errors": { "form": msg } }))
-    } else {
-        web::text(status, msg)
-    }
-}
-
-async fn refused(
-    deps: &Deps,
-    json_wanted: bool,
-    slug: &str,
-    form: &FormData,
-    r: Refusal,
-) -> Response<Body> {
+async fn refused(deps: &Deps, json_wanted: bool, slug: &str, form: &FormData, r: Refusal) -> Reply {
     if let Refusal::Store(e) = &r {
         warn!(error = %e, "records store unavailable");
     }
@@ -191,7 +168,8 @@ async fn refused(
 }
 
 /// The post page again with the errors beside their fields and the visitor's text kept
-/// (with the token the visitor sent, or a fresh one if it was no good), or the errors as JSON.
+/// (with the token the visitor sent, or a fresh one if it was no good); to a script, or when
+/// the page cannot be shown, the errors alone.
 async fn reshow(
     deps: &Deps,
     json_wanted: bool,
@@ -200,23 +178,17 @@ async fn reshow(
     status: u16,
     errors: FieldErrors,
     notice: Option<String>,
-) -> Response<Body> {
+) -> Reply {
     if json_wanted {
-        return web::json(status, &json!({ "errors": errors }));
+        return Reply::Errors(status, errors);
     }
-    let post = match deps.pages.post(slug).await {
-        Ok(Some(p)) => p,
-        _ => {
-            return web::text(
-                status,
-                &errors.values().cloned().collect::<Vec<_>>().join("\n"),
-            )
-        }
+    let Ok(Some(post)) = deps.pages.post(slug).await else {
+        return Reply::Errors(status, errors);
     };
     // A reply to a comment that is not there is sent again as a new comment.
     let parent_refused = errors.contains_key("parent");
     let state = FormState {
-        errors: errors.into_iter().collect(),
+        errors: errors.clone().into_iter().collect(),
         values: KEPT_FIELDS
             .iter()
             .filter(|k| !(parent_refused && **k == "parent"))
@@ -231,18 +203,10 @@ async fn reshow(
         deps.clock.now(),
     );
     match deps.pages.post_with_form(&post, &token, &state).await {
-        Ok(page) => web::html(status, page),
+        Ok(html) => Reply::Html(status, html),
         Err(e) => {
             warn!(error = %e, "could not render the form page");
-            web::text(
-                status,
-                &state
-                    .errors
-                    .values()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
+            Reply::Errors(status, errors)
         }
     }
 }

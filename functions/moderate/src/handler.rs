@@ -11,14 +11,14 @@ use std::sync::Arc;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::comments;
-use shared::comments::moderation::{self, Action, Outcome};
+use shared::comments::moderation::{self, Action, LinkError, Outcome};
 use shared::comments::CommentStatus;
 use shared::env::EnvError;
 use shared::http::web;
-use shared::ports::{Clock, ItemStore};
+use shared::ports::{Clock, ItemStore, StoreError};
 use shared::signing::Signer;
 use shared::site::build::Pages;
-use shared::site::render::{HiddenField, Message, MessageAction};
+use shared::site::reply::Reply;
 use shared::wiring::Parts;
 use tracing::{info, warn};
 
@@ -40,29 +40,19 @@ impl Deps {
     }
 }
 
-async fn page(
-    deps: &Deps,
-    status: u16,
-    heading: &str,
-    body: &str,
-    action: Option<MessageAction>,
-) -> Response<Body> {
-    let msg = Message {
-        heading: heading.into(),
-        body: body.into(),
-        action,
-    };
-    match deps.pages.message("moderate/", &msg).await {
-        Ok(html) => web::html(status, html),
-        Err(e) => {
-            warn!(error = %e, "could not render the moderation page");
-            web::text(status, &format!("{heading}\n\n{body}"))
-        }
-    }
+/// Every moderation page says this when the comment store fails.
+fn unavailable(e: StoreError) -> Reply {
+    warn!(error = %e, "records unavailable");
+    let text = "The comment store is not answering just now.";
+    Reply::message(503, "unavailable", "Please try again", text)
+}
+
+fn bad_link(e: LinkError) -> Reply {
+    Reply::message(e.status(), "invalid-link", "Link not valid", e.to_string())
 }
 
 /// What a moderation did, as the page after the redirect shows it (`?done=`).
-async fn done_page(deps: &Deps, done: &str) -> Response<Body> {
+fn done_page(done: &str) -> Reply {
     let text = match done {
         "nochange" => "Nothing to do: the comment was already in that state.".to_string(),
         "gone" => "The comment no longer exists.".to_string(),
@@ -72,26 +62,23 @@ async fn done_page(deps: &Deps, done: &str) -> Response<Body> {
                 a.verb()
             ),
             None => {
-                return page(
-                    deps,
-                    404,
-                    "Not found",
-                    "There is nothing at this address.",
-                    None,
-                )
-                .await
+                let text = "There is nothing at this address.";
+                return Reply::message(404, "not-found", "Not found", text);
             }
         },
     };
-    page(deps, 200, "Thank you", &text, None).await
+    Reply::message(200, "done", "Thank you", text)
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let mut resp = if web::route_path(&req) == "/moderate/queue" {
+    let reply = if web::route_path(&req) == "/moderate/queue" {
         queue(deps, req).await
     } else {
         single(deps, req).await
     };
+    // Pages even to a script (whose answers below are JSON where it matters).
+    let reply = reply.unwrap_or_else(|r| r);
+    let mut resp = reply.respond(&deps.pages, "moderate/", false).await;
     // Pages behind signed links: never for a search engine (`web` already says no-store).
     resp.headers_mut().insert(
         "x-robots-tag",
@@ -101,41 +88,31 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
 }
 
 /// The list of held comments, or the action on several of them.
-async fn queue(deps: &Deps, req: Request) -> Response<Body> {
+async fn queue(deps: &Deps, req: Request) -> Result<Reply, Reply> {
     let now = deps.clock.now();
     match *req.method() {
         lambda_http::http::Method::GET => {
             let token = web::query_param(&req, "token").unwrap_or_default();
-            if let Err(e) = moderation::read_queue_link(&deps.signer, &token, now) {
-                return page(deps, e.status(), "Link not valid", &e.to_string(), None).await;
-            }
+            moderation::read_queue_link(&deps.signer, &token, now).map_err(bad_link)?;
             let notice = web::query_param(&req, "done").and_then(|d| {
                 let skipped = web::query_param(&req, "skipped")
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(0);
                 queue_notice(&d, skipped)
             });
-            let held = match comments::with_status(deps.records.as_ref(), CommentStatus::Held).await
-            {
-                Ok(h) => h,
-                Err(e) => return unavailable(deps, e).await,
-            };
+            let held = comments::with_status(deps.records.as_ref(), CommentStatus::Held)
+                .await
+                .map_err(unavailable)?;
             match deps
                 .pages
                 .moderation_queue(&held, &token, notice.as_deref())
                 .await
             {
-                Ok(html) => web::html(200, html),
+                Ok(html) => Ok(Reply::Html(200, html)),
                 Err(e) => {
                     warn!(error = %e, "could not render the moderation queue");
-                    page(
-                        deps,
-                        503,
-                        "Please try again",
-                        "The list of comments could not be shown just now.",
-                        None,
-                    )
-                    .await
+                    let text = "The list of comments could not be shown just now.";
+                    Err(Reply::message(503, "unavailable", "Please try again", text))
                 }
             }
         }
@@ -144,44 +121,21 @@ async fn queue(deps: &Deps, req: Request) -> Response<Body> {
             let first = |name: &str| {
                 web::form_values(&req, name).map(|v| v.into_iter().next().unwrap_or_default())
             };
-            let (token, action, ids) = match (
-                first("token"),
-                first("action"),
-                web::form_values(&req, "id"),
-            ) {
-                (Ok(t), Ok(a), Ok(i)) => (t, a, i),
-                (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
-                    return web::text(e.status(), &e.to_string())
-                }
-            };
-            if let Err(e) = moderation::read_queue_link(&deps.signer, &token, now) {
-                return page(deps, e.status(), "Link not valid", &e.to_string(), None).await;
-            }
+            let (token, action) = (first("token")?, first("action")?);
+            let ids = web::form_values(&req, "id")?;
+            moderation::read_queue_link(&deps.signer, &token, now).map_err(bad_link)?;
             let queue_url = match deps.pages.config().await {
                 Ok(c) => format!("{}/moderate/queue", c.api_url),
                 Err(_) => "queue".into(),
             };
-            // For a refusal: a button back to the list, with the token.
-            let back = || {
-                Some(MessageAction {
-                    url: queue_url.clone(),
-                    label: "Back to the list".into(),
-                    method: "get",
-                    fields: vec![HiddenField {
-                        name: "token".into(),
-                        value: token.clone(),
-                    }],
-                })
+            // A refusal, with a button back to the list (and the token).
+            let refuse = |code, heading, text: &str| {
+                let r = Reply::message(400, code, heading, text);
+                Err(r.button("get", queue_url.clone(), "Back to the list", Some(&token)))
             };
             let Some(action) = Action::from_code(&action) else {
-                return page(
-                    deps,
-                    400,
-                    "Unknown action",
-                    "Choose Approve, Mark as spam or Delete.",
-                    back(),
-                )
-                .await;
+                let text = "Choose Approve, Mark as spam or Delete.";
+                return refuse("unknown-action", "Unknown action", text);
             };
             let mut selected: Vec<(String, String)> = Vec::new();
             for value in &ids {
@@ -189,14 +143,8 @@ async fn queue(deps: &Deps, req: Request) -> Response<Body> {
                     .split_once('/')
                     .filter(|(p, i)| !p.is_empty() && !i.is_empty())
                 else {
-                    return page(
-                        deps,
-                        400,
-                        "Not a comment",
-                        &format!("“{value}” does not name a comment on the list."),
-                        back(),
-                    )
-                    .await;
+                    let text = format!("“{value}” does not name a comment on the list.");
+                    return refuse("not-a-comment", "Not a comment", &text);
                 };
                 let pair = (post.to_string(), id.to_string());
                 if !selected.contains(&pair) {
@@ -204,14 +152,9 @@ async fn queue(deps: &Deps, req: Request) -> Response<Body> {
                 }
             }
             if selected.is_empty() {
-                return page(
-                    deps,
-                    400,
-                    "No comments selected",
-                    "Tick the box beside each comment to act on, then choose what to do with them.",
-                    back(),
-                )
-                .await;
+                let text = "Tick the box beside each comment to act on, then choose what to do \
+                            with them.";
+                return refuse("none-selected", "No comments selected", text);
             }
             let (mut done, mut skipped) = (0usize, 0usize);
             for (post, id) in &selected {
@@ -224,20 +167,16 @@ async fn queue(deps: &Deps, req: Request) -> Response<Body> {
                     Ok(_) => Ok(Outcome::NoChange),
                     Err(e) => Err(e),
                 };
-                match outcome {
-                    Ok(Outcome::Done) => {
-                        info!(comment = %id, action = ?action, "moderated from the list");
-                        done += 1;
-                    }
-                    Ok(_) => skipped += 1,
-                    Err(e) => return unavailable(deps, e).await,
+                if outcome.map_err(unavailable)? == Outcome::Done {
+                    info!(comment = %id, action = ?action, "moderated from the list");
+                    done += 1;
+                } else {
+                    skipped += 1;
                 }
             }
             if json_wanted {
-                return web::json(
-                    200,
-                    &json!({ "action": action.code(), "done": done, "skipped": skipped }),
-                );
+                let value = json!({ "action": action.code(), "done": done, "skipped": skipped });
+                return Ok(Reply::Json(200, value));
             }
             let mut location = format!(
                 "{queue_url}?token={}&done={done}-{}",
@@ -247,10 +186,14 @@ async fn queue(deps: &Deps, req: Request) -> Response<Body> {
             if skipped > 0 {
                 location.push_str(&format!("&skipped={skipped}"));
             }
-            web::redirect(&location)
+            Ok(Reply::SeeOther(location))
         }
-        _ => web::text(405, "use GET or POST"),
+        _ => Err(not_allowed()),
     }
+}
+
+fn not_allowed() -> Reply {
+    Reply::Text(405, "use GET or POST".into())
 }
 
 /// What the last action on the list did, from `done=<n>-<action>` (and `skipped=<k>`).
@@ -279,57 +222,23 @@ fn queue_notice(done: &str, skipped: usize) -> Option<String> {
     Some(text)
 }
 
-async fn unavailable(deps: &Deps, e: shared::ports::StoreError) -> Response<Body> {
-    warn!(error = %e, "records unavailable");
-    page(
-        deps,
-        503,
-        "Please try again",
-        "The comment store is not answering just now.",
-        None,
-    )
-    .await
-}
-
 /// A per-comment link: its confirmation page, or its action.
-async fn single(deps: &Deps, req: Request) -> Response<Body> {
+async fn single(deps: &Deps, req: Request) -> Result<Reply, Reply> {
     let now = deps.clock.now();
     match *req.method() {
         lambda_http::http::Method::GET => {
             if let Some(done) = web::query_param(&req, "done") {
-                return done_page(deps, &done).await;
+                return Ok(done_page(&done));
             }
             let token = web::query_param(&req, "token").unwrap_or_default();
-            let link = match moderation::read_link(&deps.signer, &token, now) {
-                Ok(l) => l,
-                Err(e) => {
-                    return page(deps, e.status(), "Link not valid", &e.to_string(), None).await
-                }
-            };
-            let comment = match comments::get(deps.records.as_ref(), &link.post, &link.id).await {
-                Ok(Some(c)) => c,
-                Ok(None) => {
-                    return page(
-                        deps,
-                        404,
-                        "Comment not found",
-                        "This comment has already been deleted.",
-                        None,
-                    )
-                    .await
-                }
-                Err(e) => {
-                    warn!(error = %e, "records unavailable");
-                    return page(
-                        deps,
-                        503,
-                        "Please try again",
-                        "The comment store is not answering just now.",
-                        None,
-                    )
-                    .await;
-                }
-            };
+            let link = moderation::read_link(&deps.signer, &token, now).map_err(bad_link)?;
+            let comment = comments::get(deps.records.as_ref(), &link.post, &link.id)
+                .await
+                .map_err(unavailable)?
+                .ok_or_else(|| {
+                    let text = "This comment has already been deleted.";
+                    Reply::message(404, "not-found", "Comment not found", text)
+                })?;
             // Plain text into an escaped template: the comment cannot inject markup here.
             let body = format!(
                 "{} by {} on “{}” (now {}):\n\n{}",
@@ -343,79 +252,43 @@ async fn single(deps: &Deps, req: Request) -> Response<Body> {
                 Ok(c) => format!("{}/moderate", c.api_url),
                 Err(_) => "moderate".into(),
             };
-            let action = MessageAction {
-                url,
-                label: link.action.verb().into(),
-                method: "post",
-                fields: vec![HiddenField {
-                    name: "token".into(),
-                    value: token,
-                }],
-            };
-            page(
-                deps,
-                200,
-                &format!("{} this comment?", link.action.verb()),
-                &body,
-                Some(action),
-            )
-            .await
+            let verb = link.action.verb();
+            let heading = format!("{verb} this comment?");
+            let page = Reply::message(200, "confirm", &heading, body);
+            Ok(page.button("post", url, verb, Some(&token)))
         }
         lambda_http::http::Method::POST => {
             let json_wanted = web::wants_json(&req);
-            let token = match web::parse_form(&req) {
-                Ok(f) => f.get("token").to_string(),
-                Err(e) => return web::text(e.status(), &e.to_string()),
-            };
-            let link = match moderation::read_link(&deps.signer, &token, now) {
-                Ok(l) => l,
-                Err(e) => {
-                    return page(deps, e.status(), "Link not valid", &e.to_string(), None).await
+            let token = web::parse_form(&req)?.get("token").to_string();
+            let link = moderation::read_link(&deps.signer, &token, now).map_err(bad_link)?;
+            let used = moderation::use_link(deps.records.as_ref(), &link, deps.clock.now()).await;
+            let outcome = match used.map_err(unavailable)? {
+                Ok(outcome) => outcome,
+                Err(used) => {
+                    let text = used.to_string();
+                    let heading = "Link already used";
+                    return Err(Reply::message(used.status(), "used-link", heading, text));
                 }
             };
-            match moderation::use_link(deps.records.as_ref(), &link, deps.clock.now()).await {
-                Ok(Err(used)) => {
-                    page(
-                        deps,
-                        used.status(),
-                        "Link already used",
-                        &used.to_string(),
-                        None,
-                    )
-                    .await
-                }
-                Ok(Ok(outcome)) => {
-                    info!(comment = %link.id, action = ?link.action, outcome = ?outcome, "moderated");
-                    if json_wanted {
-                        return web::json(
-                            200,
-                            &json!({ "id": link.id, "outcome": format!("{outcome:?}") }),
-                        );
-                    }
-                    // Sent on to a page the moderator can reload without acting again.
-                    let done = match outcome {
-                        Outcome::Done => link.action.code().to_string(),
-                        Outcome::NoChange => "nochange".into(),
-                        Outcome::Gone => "gone".into(),
-                    };
-                    match deps.pages.config().await {
-                        Ok(c) => web::redirect(&format!("{}/moderate?done={done}", c.api_url)),
-                        Err(_) => done_page(deps, &done).await,
-                    }
-                }
-                Err(e) => {
-                    warn!(error = %e, "records unavailable");
-                    page(
-                        deps,
-                        503,
-                        "Please try again",
-                        "The comment store is not answering just now.",
-                        None,
-                    )
-                    .await
-                }
+            info!(comment = %link.id, action = ?link.action, outcome = ?outcome, "moderated");
+            if json_wanted {
+                let outcome = format!("{outcome:?}");
+                return Ok(Reply::Json(
+                    200,
+                    json!({ "id": link.id, "outcome": outcome }),
+                ));
             }
+            // Sent on to a page the moderator can reload without acting again.
+            let done = match outcome {
+                Outcome::Done => link.action.code().to_string(),
+                Outcome::NoChange => "nochange".into(),
+                Outcome::Gone => "gone".into(),
+            };
+            Ok(match deps.pages.config().await {
+                Ok(c) => Reply::SeeOther(format!("{}/moderate?done={done}", c.api_url)),
+                Err(_) => done_page(&done),
+            })
         }
-        _ => web::text(405, "use GET or POST"),
+        _ => Err(not_allowed()),
     }
 }

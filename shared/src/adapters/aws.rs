@@ -186,6 +186,29 @@ fn etag_md5(etag: Option<&str>) -> Option<String> {
         .filter(|e| !e.contains('-'))
 }
 
+impl S3BlobStore {
+    async fn put_object(
+        &self,
+        key: &str,
+        body: Vec<u8>,
+        meta: &ObjectMeta,
+        redirect_to: Option<&str>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(self.full(key))
+            .content_type(meta.content_type)
+            .cache_control(meta.cache_control)
+            .set_website_redirect_location(redirect_to.map(str::to_string))
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(sdk_err)?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl BlobStore for S3BlobStore {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -207,17 +230,7 @@ impl BlobStore for S3BlobStore {
     }
 
     async fn put(&self, key: &str, body: Vec<u8>, meta: &ObjectMeta) -> Result<(), StoreError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .content_type(meta.content_type)
-            .cache_control(meta.cache_control)
-            .body(ByteStream::from(body))
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+        self.put_object(key, body, meta, None).await
     }
 
     async fn put_redirect(
@@ -227,18 +240,7 @@ impl BlobStore for S3BlobStore {
         meta: &ObjectMeta,
         location: &str,
     ) -> Result<(), StoreError> {
-        self.client
-            .put_object()
-            .bucket(&self.bucket)
-            .key(self.full(key))
-            .content_type(meta.content_type)
-            .cache_control(meta.cache_control)
-            .website_redirect_location(location)
-            .body(ByteStream::from(page))
-            .send()
-            .await
-            .map_err(sdk_err)?;
-        Ok(())
+        self.put_object(key, page, meta, Some(location)).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

@@ -9,3 +9,4 @@ pub mod pages;
 pub mod photos;
 pub mod redirects;
 pub mod render;
+pub mod reply;

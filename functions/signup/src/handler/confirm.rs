@@ -4,41 +4,37 @@
 use super::*;
 
 impl Cx<'_> {
-    pub(super) fn token_problem(&self, p: TokenProblem, cfg: &SiteConfig) -> Page {
+    pub(super) fn token_problem(&self, p: TokenProblem, cfg: &SiteConfig) -> Reply {
         let signup_url = cfg.url_for("signup/");
         match p {
-            TokenProblem::Invalid => Page::new(
+            TokenProblem::Invalid => Reply::message(
                 400,
                 "invalid-link",
                 "This link does not work",
                 "The confirmation link is not valid or has already been used. If you have not \
                  confirmed your sign-up yet, sign up again to get a new link.",
             ),
-            TokenProblem::Expired => Page::new(
+            TokenProblem::Expired => Reply::message(
                 410,
                 "expired-link",
                 "This link has expired",
                 "Confirmation links work for 48 hours. Please sign up again to get a new one.",
             ),
         }
-        .link(signup_url, "Sign up again")
+        .button("get", signup_url, "Sign up again", None)
     }
 
     /// GET: show the button. Reads only.
-    pub(super) async fn confirm_page(&self, req: &Request) -> Response<Body> {
+    pub(super) async fn confirm_page(&self, req: &Request) -> Flow<Reply> {
         let token = token_of(req, None);
-        let cfg = match self.config().await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
+        let cfg = self.config().await?;
         let check =
             sup::check_confirm_token(self.deps.records.as_ref(), self.deps.clock.now(), &token)
-                .await;
-        let page = match check {
-            Err(e) => return self.unavailable(&e),
-            Ok(Err(p)) => self.token_problem(p, &cfg),
+                .await?;
+        Ok(match check {
+            Err(p) => self.token_problem(p, &cfg),
             // What is being confirmed, so nobody confirms details someone else typed.
-            Ok(Ok(s)) => Page::new(
+            Ok(s) => Reply::message(
                 200,
                 "confirm",
                 "Confirm your sign-up",
@@ -55,34 +51,28 @@ impl Cx<'_> {
                     if s.newsletter { "with" } else { "without" }
                 ),
             )
-            .post_button(
+            .button(
+                "post",
                 format!("{}/signup/confirm", cfg.api_url),
                 "Confirm my sign-up",
-                &token,
+                Some(&token),
             ),
-        };
-        self.page(page).await
+        })
     }
 
-    pub(super) async fn confirm(&self, req: &Request) -> Response<Body> {
+    pub(super) async fn confirm(&self, req: &Request) -> Flow<Reply> {
         let form = web::parse_form(req).ok();
         let token = token_of(req, form.as_ref());
-        let cfg = match self.config().await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-        let page =
-            match sup::confirm(self.deps.records.as_ref(), self.deps.clock.now(), &token).await {
-                Err(e) => return self.unavailable(&e),
-                Ok(Err(p)) => self.token_problem(p, &cfg),
-                Ok(Ok(s)) => {
-                    tracing::info!(email_hash = %s.email_hash, "sign-up confirmed");
-                    let outcome = Outcome::Confirmed {
-                        newsletter: s.newsletter,
-                    };
-                    return self.finish(outcome, "", 200).await;
-                }
-            };
-        self.page(page).await
+        let cfg = self.config().await?;
+        match sup::confirm(self.deps.records.as_ref(), self.deps.clock.now(), &token).await? {
+            Err(p) => Ok(self.token_problem(p, &cfg)),
+            Ok(s) => {
+                tracing::info!(email_hash = %s.email_hash, "sign-up confirmed");
+                let outcome = Outcome::Confirmed {
+                    newsletter: s.newsletter,
+                };
+                self.finish(outcome, "", 200).await
+            }
+        }
     }
 }

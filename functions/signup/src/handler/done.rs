@@ -47,18 +47,19 @@ impl Outcome {
         .find(|o| o.code() == code)
     }
 
-    pub(super) fn page(self, cfg: &SiteConfig, token: &str) -> Page {
+    /// `status`: 200, but a script that made the change is answered with the POST's.
+    pub(super) fn page(self, cfg: &SiteConfig, token: &str, status: u16) -> Reply {
         match self {
-            Self::CheckYourEmail => Page::new(
-                200,
+            Self::CheckYourEmail => Reply::message(
+                status,
                 self.code(),
                 "Check your email",
                 "We have sent a message to the address you gave. Open the link in it within 48 \
                  hours to confirm your sign-up. If nothing arrives in a few minutes, look in \
                  your spam folder.",
             ),
-            Self::DataSent => Page::new(
-                200,
+            Self::DataSent => Reply::message(
+                status,
                 self.code(),
                 "Check your email",
                 "If that address belongs to a confirmed supporter, we have emailed it a copy of \
@@ -71,8 +72,8 @@ impl Outcome {
                 } else {
                     ""
                 };
-                Page::new(
-                    200,
+                Reply::message(
+                    status,
                     "confirmed",
                     "Thank you: you are signed up",
                     format!(
@@ -80,17 +81,17 @@ impl Outcome {
                         cfg.title
                     ),
                 )
-                .link(cfg.base_url.clone(), "Back to the site")
+                .button("get", cfg.base_url.clone(), "Back to the site", None)
             }
-            Self::Cancelled => Page::new(
-                200,
+            Self::Cancelled => Reply::message(
+                status,
                 self.code(),
                 "Your sign-up is cancelled",
                 "We have deleted the sign-up request and will not email this address again.",
             ),
             Self::Unsubscribed => {
-                let page = Page::new(
-                    200,
+                let page = Reply::message(
+                    status,
                     self.code(),
                     "You are unsubscribed",
                     "You will get no more newsletters from us. You are still listed as a \
@@ -99,15 +100,16 @@ impl Outcome {
                 if token.is_empty() {
                     page
                 } else {
-                    page.post_button(
+                    page.button(
+                        "post",
                         format!("{}/signup/remove", cfg.api_url),
                         "Remove me entirely",
-                        token,
+                        Some(token),
                     )
                 }
             }
-            Self::Removed => Page::new(
-                200,
+            Self::Removed => Reply::message(
+                status,
                 self.code(),
                 "Your details have been removed",
                 "We have deleted your name, address and choices. We keep only a scrambled, \
@@ -131,34 +133,25 @@ impl Cx<'_> {
         outcome: Outcome,
         token: &str,
         json_status: u16,
-    ) -> Response<Body> {
-        let cfg = match self.config().await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
+    ) -> Flow<Reply> {
+        let cfg = self.config().await?;
         if self.json {
-            let mut page = outcome.page(&cfg, token);
-            page.status = json_status;
-            return self.page(page).await;
+            return Ok(outcome.page(&cfg, token, json_status));
         }
         let mut url = format!("{}/signup/done?m={}", cfg.api_url, outcome.code());
         if outcome.carries_token() && !token.is_empty() {
             url.push_str("&token=");
             url.extend(web::url_encode(token));
         }
-        web::redirect(&url)
+        Ok(Reply::SeeOther(url))
     }
 
     /// The outcome's page, as the browser reloads it.
-    pub(super) async fn done_page(&self, req: &Request) -> Response<Body> {
-        let Some(outcome) = web::query_param(req, "m").and_then(|m| Outcome::parse(&m)) else {
-            return self.error_text(404, "not-found", "There is nothing at this address.");
-        };
-        let cfg = match self.config().await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
+    pub(super) async fn done_page(&self, req: &Request) -> Flow<Reply> {
+        let m = web::query_param(req, "m");
+        let outcome = m.and_then(|m| Outcome::parse(&m)).ok_or_else(not_found)?;
+        let cfg = self.config().await?;
         let token = web::query_param(req, "token").unwrap_or_default();
-        self.page(outcome.page(&cfg, &token)).await
+        Ok(outcome.page(&cfg, &token, 200))
     }
 }

@@ -20,13 +20,13 @@ use std::collections::{BTreeMap, HashMap};
 
 use http::Method;
 use lambda_http::{Body, Request, Response};
-use serde_json::{json, Value};
+use serde_json::json;
 use shared::http::guard::Refusal;
 use shared::http::web::{self, FormData};
 use shared::mail::Mail;
-use shared::ports::StoreError;
 use shared::site::config::SiteConfig;
-use shared::site::render::{FormState, HiddenField, Message, MessageAction};
+use shared::site::render::FormState;
+use shared::site::reply::Reply;
 use shared::supporters::{self as sup, ManageLookup, Registration, Status, TokenProblem};
 
 pub use crate::Deps;
@@ -94,15 +94,14 @@ impl Route {
 }
 
 pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
-    let path = web::route_path(&req);
     let cx = Cx {
         deps,
         json: web::wants_json(&req),
     };
-    let Some((route, methods)) = Route::at(&path) else {
-        return cx.error_text(404, "not-found", "There is nothing at this address.");
+    let Some((route, methods)) = Route::at(&web::route_path(&req)) else {
+        return not_found().respond(&deps.pages, PAGE_PATH, cx.json).await;
     };
-    match (route, req.method().clone()) {
+    let reply = match (route, req.method().clone()) {
         (Route::Signup, Method::POST) => cx.signup(&req).await,
         (Route::Confirm, Method::GET) => cx.confirm_page(&req).await,
         (Route::Confirm, Method::POST) => cx.confirm(&req).await,
@@ -112,8 +111,25 @@ pub async fn handle(deps: &Deps, req: Request) -> Response<Body> {
         (Route::MyData, Method::GET) => cx.my_data_page(&req).await,
         (Route::MyData, Method::POST) => cx.my_data(&req).await,
         (Route::Done, Method::GET) => cx.done_page(&req).await,
-        _ => cx.not_allowed(methods),
-    }
+        _ => {
+            let text = "That method is not allowed here.";
+            let reply = Reply::plain(405, "method-not-allowed", text);
+            let mut resp = reply.respond(&deps.pages, PAGE_PATH, cx.json).await;
+            let allow: Vec<&str> = methods.iter().map(Method::as_str).collect();
+            resp.headers_mut().insert(
+                "allow",
+                http::HeaderValue::from_str(&allow.join(", "))
+                    .unwrap_or_else(|_| http::HeaderValue::from_static("POST")),
+            );
+            return resp;
+        }
+    };
+    let reply = reply.unwrap_or_else(|r| r);
+    reply.respond(&deps.pages, PAGE_PATH, cx.json).await
+}
+
+fn not_found() -> Reply {
+    Reply::plain(404, "not-found", "There is nothing at this address.")
 }
 
 /// The token of a link: from the form, else from the query string.
@@ -124,136 +140,15 @@ fn token_of(req: &Request, form: Option<&FormData>) -> String {
         .unwrap_or_default()
 }
 
-fn refusal_code(r: &Refusal) -> &'static str {
-    match r {
-        Refusal::Honeypot => "honeypot",
-        Refusal::Token(_) => "form-token",
-        Refusal::RateLimited => "rate-limited",
-        Refusal::CaptchaRejected => "captcha",
-        Refusal::CaptchaUnavailable => "captcha-unavailable",
-        Refusal::Store(_) => "unavailable",
-    }
-}
-
 struct Cx<'a> {
     deps: &'a Deps,
     json: bool,
 }
 
-/// A message page (or its JSON) ready to send.
-struct Page {
-    status: u16,
-    code: &'static str,
-    message: Message,
-}
-
-impl Page {
-    pub(super) fn new(
-        status: u16,
-        code: &'static str,
-        heading: &str,
-        body: impl Into<String>,
-    ) -> Self {
-        Page {
-            status,
-            code,
-            message: Message {
-                heading: heading.into(),
-                body: body.into(),
-                action: None,
-            },
-        }
-    }
-
-    /// A button that posts `token` to `url`.
-    pub(super) fn post_button(mut self, url: String, label: &str, token: &str) -> Self {
-        self.message.action = Some(MessageAction {
-            url,
-            label: label.into(),
-            method: "post",
-            fields: vec![HiddenField {
-                name: "token".into(),
-                value: token.into(),
-            }],
-        });
-        self
-    }
-
-    pub(super) fn link(mut self, url: String, label: &str) -> Self {
-        self.message.action = Some(MessageAction {
-            url,
-            label: label.into(),
-            method: "get",
-            fields: vec![],
-        });
-        self
-    }
-}
-
-/// Stop handling a request with this response.
-type Flow<T> = Result<T, Response<Body>>;
+/// Stop handling a request with this answer.
+type Flow<T> = Result<T, Reply>;
 
 impl Cx<'_> {
-    // ---- responses -------------------------------------------------------------------
-
-    pub(super) async fn page(&self, p: Page) -> Response<Body> {
-        if self.json {
-            let key = if p.status >= 400 { "error" } else { "status" };
-            let mut v = json!({ key: p.code, "message": p.message.body });
-            if let Some(a) = &p.message.action {
-                v["action"] = json!({
-                    "label": a.label,
-                    "method": a.method.to_ascii_uppercase(),
-                    "url": a.url,
-                    "fields": a.fields.iter().map(|f| (f.name.clone(), Value::from(f.value.clone()))).collect::<serde_json::Map<_, _>>(),
-                });
-            }
-            return web::json(p.status, &v);
-        }
-        match self.deps.pages.message(PAGE_PATH, &p.message).await {
-            Ok(html) => web::html(p.status, html),
-            Err(e) => {
-                tracing::error!(error = %e, "message page could not be rendered");
-                web::text(
-                    p.status,
-                    &format!("{}\n\n{}", p.message.heading, p.message.body),
-                )
-            }
-        }
-    }
-
-    pub(super) fn error_text(&self, status: u16, code: &str, msg: &str) -> Response<Body> {
-        if self.json {
-            web::json(status, &json!({ "error": code, "message": msg }))
-        } else {
-            web::text(status, msg)
-        }
-    }
-
-    pub(super) fn not_allowed(&self, allowed: &[Method]) -> Response<Body> {
-        let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
-        let mut r = self.error_text(
-            405,
-            "method-not-allowed",
-            "That method is not allowed here.",
-        );
-        r.headers_mut().insert(
-            "allow",
-            http::HeaderValue::from_str(&allow.join(", "))
-                .unwrap_or_else(|_| http::HeaderValue::from_static("POST")),
-        );
-        r
-    }
-
-    pub(super) fn unavailable(&self, e: &StoreError) -> Response<Body> {
-        tracing::error!(error = %e, "records store failed");
-        self.error_text(
-            503,
-            "unavailable",
-            "We could not complete that just now; please try again in a few minutes.",
-        )
-    }
-
     /// The sign-up form again, errors beside fields, the visitor's text kept.
     pub(super) async fn signup_form(
         &self,
@@ -263,12 +158,10 @@ impl Cx<'_> {
         errors: BTreeMap<String, String>,
         values: HashMap<String, String>,
         sent_token: &str,
-    ) -> Response<Body> {
+    ) -> Reply {
         if self.json {
-            return web::json(
-                status,
-                &json!({ "error": code, "message": notice, "errors": errors }),
-            );
+            let value = json!({ "error": code, "message": notice, "errors": errors });
+            return Reply::Json(status, value);
         }
         let token =
             self.deps
@@ -280,10 +173,10 @@ impl Cx<'_> {
             notice: Some(notice.to_string()),
         };
         match self.deps.pages.signup_with_form(&token, &state).await {
-            Ok(html) => web::html(status, html),
+            Ok(html) => Reply::Html(status, html),
             Err(e) => {
                 tracing::error!(error = %e, "sign-up page could not be rendered");
-                web::text(status, notice)
+                Reply::Text(status, notice.into())
             }
         }
     }
@@ -291,24 +184,19 @@ impl Cx<'_> {
     pub(super) async fn config(&self) -> Flow<SiteConfig> {
         self.deps.pages.config().await.map_err(|e| {
             tracing::error!(error = %e, "site configuration could not be read");
-            self.error_text(
-                503,
-                "unavailable",
-                "The site is not available just now; please try again in a few minutes.",
-            )
+            let text = "The site is not available just now; please try again in a few minutes.";
+            Reply::plain(503, "unavailable", text)
         })
     }
 
-    pub(super) async fn send(&self, mail: Mail) -> Result<(), Response<Body>> {
+    pub(super) async fn send(&self, mail: Mail) -> Flow<()> {
         let id = sup::new_token();
         let out = mail.to_outgoing(self.deps.clock.now(), &id);
         self.deps.mailer.send(&out).await.map_err(|e| {
             tracing::error!(error = %e, "mail not sent");
-            self.error_text(
-                503,
-                "mail-unavailable",
-                "We could not send you an email just now; please try again in a few minutes.",
-            )
+            let text =
+                "We could not send you an email just now; please try again in a few minutes.";
+            Reply::plain(503, "mail-unavailable", text)
         })
     }
 
@@ -321,13 +209,11 @@ impl Cx<'_> {
     }
 
     pub(super) async fn manage_lookup(&self, token: &str) -> Flow<ManageLookup> {
-        sup::find_by_manage_token(self.deps.records.as_ref(), &self.deps.signer, token)
-            .await
-            .map_err(|e| self.unavailable(&e))
+        Ok(sup::find_by_manage_token(self.deps.records.as_ref(), &self.deps.signer, token).await?)
     }
 
-    pub(super) fn bad_manage_link(&self) -> Page {
-        Page::new(
+    pub(super) fn bad_manage_link(&self) -> Reply {
+        Reply::message(
             400,
             "invalid-link",
             "This link does not work",
@@ -335,8 +221,8 @@ impl Cx<'_> {
         )
     }
 
-    pub(super) fn not_on_list(&self) -> Page {
-        Page::new(
+    pub(super) fn not_on_list(&self) -> Reply {
+        Reply::message(
             200,
             "not-on-list",
             "You are not on our list",

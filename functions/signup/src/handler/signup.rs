@@ -3,13 +3,7 @@
 use super::*;
 
 impl Cx<'_> {
-    pub(super) async fn signup(&self, req: &Request) -> Response<Body> {
-        match self.try_signup(req).await {
-            Ok(r) | Err(r) => r,
-        }
-    }
-
-    pub(super) async fn try_signup(&self, req: &Request) -> Flow<Response<Body>> {
+    pub(super) async fn signup(&self, req: &Request) -> Flow<Reply> {
         let ip = web::client_ip(req);
         let form = match web::parse_form(req) {
             Ok(f) => f,
@@ -77,7 +71,7 @@ impl Cx<'_> {
             return Err(self
                 .signup_form(
                     refusal.status(),
-                    refusal_code(&refusal),
+                    refusal.code(),
                     &refusal.to_string(),
                     errors,
                     values,
@@ -131,6 +125,6 @@ impl Cx<'_> {
             self.send(mail).await?;
         }
         // The same answer whatever happened above: nobody learns whether an address is known.
-        Ok(self.finish(Outcome::CheckYourEmail, "", 202).await)
+        self.finish(Outcome::CheckYourEmail, "", 202).await
     }
 }

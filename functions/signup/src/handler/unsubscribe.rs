@@ -4,29 +4,27 @@
 use super::*;
 
 impl Cx<'_> {
-    pub(super) async fn manage_page(&self, req: &Request) -> Response<Body> {
+    pub(super) async fn manage_page(&self, req: &Request) -> Flow<Reply> {
         let token = token_of(req, None);
-        let cfg = match self.config().await {
-            Ok(c) => c,
-            Err(r) => return r,
-        };
-        let page = match self.manage_lookup(&token).await {
-            Err(r) => return r,
-            Ok(ManageLookup::Forged) => self.bad_manage_link(),
-            Ok(ManageLookup::Gone) => self.not_on_list(),
-            Ok(ManageLookup::Found(s)) if s.status == Status::Pending => Page::new(
+        let cfg = self.config().await?;
+        let url = |route: &str| format!("{}{route}", cfg.api_url);
+        Ok(match self.manage_lookup(&token).await? {
+            ManageLookup::Forged => self.bad_manage_link(),
+            ManageLookup::Gone => self.not_on_list(),
+            ManageLookup::Found(s) if s.status == Status::Pending => Reply::message(
                 200,
                 "manage",
                 "Cancel this sign-up?",
                 "This address has a sign-up that is not confirmed yet. Press the button to \
                  cancel it: we will delete it and not email this address again.",
             )
-            .post_button(
-                format!("{}/unsubscribe", cfg.api_url),
+            .button(
+                "post",
+                url("/unsubscribe"),
                 "Cancel the sign-up",
-                &token,
+                Some(&token),
             ),
-            Ok(ManageLookup::Found(s)) if s.newsletter => Page::new(
+            ManageLookup::Found(s) if s.newsletter => Reply::message(
                 200,
                 "manage",
                 "Stop the newsletter?",
@@ -34,31 +32,32 @@ impl Cx<'_> {
                  listed as a supporter; on the next page you can also ask us to remove your \
                  details entirely.",
             )
-            .post_button(
-                format!("{}/unsubscribe", cfg.api_url),
+            .button(
+                "post",
+                url("/unsubscribe"),
                 "Stop the newsletter",
-                &token,
+                Some(&token),
             ),
-            Ok(ManageLookup::Found(_)) => Page::new(
+            ManageLookup::Found(_) => Reply::message(
                 200,
                 "manage",
                 "Remove your details?",
-                "You do not receive our e-newsletter. Press the button to remove yourself from \
-                 our list of supporters entirely: we will delete your name, address and \
-                 choices.",
+                "You do not receive our e-newsletter. Press the button to remove yourself \
+                 from our list of supporters entirely: we will delete your name, address \
+                 and choices.",
             )
-            .post_button(
-                format!("{}/signup/remove", cfg.api_url),
+            .button(
+                "post",
+                url("/signup/remove"),
                 "Remove me entirely",
-                &token,
+                Some(&token),
             ),
-        };
-        self.page(page).await
+        })
     }
 
     /// One-click (RFC 8058: the token is in the URL, the body `List-Unsubscribe=One-Click`,
     /// possibly as multipart, which is not read) and the manage page's button.
-    pub(super) async fn unsubscribe(&self, req: &Request) -> Response<Body> {
+    pub(super) async fn unsubscribe(&self, req: &Request) -> Flow<Reply> {
         let form = web::parse_form(req).ok();
         let token = token_of(req, form.as_ref());
         // A mail client's RFC 8058 one-click POST is answered at once; a person's button
@@ -67,58 +66,47 @@ impl Cx<'_> {
             .as_ref()
             .is_some_and(|f| f.get("List-Unsubscribe") == "One-Click");
         let store = self.deps.records.as_ref();
-        let page = match self.manage_lookup(&token).await {
-            Err(r) => return r,
-            Ok(ManageLookup::Forged) => self.bad_manage_link(),
-            Ok(ManageLookup::Gone) => self.not_on_list(),
-            Ok(ManageLookup::Found(s)) if s.status == Status::Pending => {
-                if let Err(e) = sup::erase(store, &s).await {
-                    return self.unavailable(&e);
-                }
+        match self.manage_lookup(&token).await? {
+            ManageLookup::Forged => Ok(self.bad_manage_link()),
+            ManageLookup::Gone => Ok(self.not_on_list()),
+            ManageLookup::Found(s) if s.status == Status::Pending => {
+                sup::erase(store, &s).await?;
                 tracing::info!(email_hash = %s.email_hash, "pending sign-up cancelled and suppressed");
-                return self.done(Outcome::Cancelled, &token, one_click).await;
+                self.done(Outcome::Cancelled, &token, one_click).await
             }
-            Ok(ManageLookup::Found(s)) => {
-                match sup::stop_newsletter(store, &s, self.deps.clock.now()).await {
-                    Err(e) => return self.unavailable(&e),
-                    Ok(None) => self.not_on_list(),
-                    Ok(Some(_)) => {
-                        tracing::info!(email_hash = %s.email_hash, "newsletter stopped");
-                        return self.done(Outcome::Unsubscribed, &token, one_click).await;
-                    }
+            ManageLookup::Found(s) => {
+                if sup::stop_newsletter(store, &s, self.deps.clock.now())
+                    .await?
+                    .is_none()
+                {
+                    return Ok(self.not_on_list());
                 }
+                tracing::info!(email_hash = %s.email_hash, "newsletter stopped");
+                self.done(Outcome::Unsubscribed, &token, one_click).await
             }
-        };
-        self.page(page).await
+        }
     }
 
-    pub(super) async fn remove(&self, req: &Request) -> Response<Body> {
+    pub(super) async fn remove(&self, req: &Request) -> Flow<Reply> {
         let form = web::parse_form(req).ok();
         let token = token_of(req, form.as_ref());
-        let page = match self.manage_lookup(&token).await {
-            Err(r) => return r,
-            Ok(ManageLookup::Forged) => self.bad_manage_link(),
+        match self.manage_lookup(&token).await? {
+            ManageLookup::Forged => return Ok(self.bad_manage_link()),
             // Erasing twice is not an error.
-            Ok(ManageLookup::Gone) => return self.finish(Outcome::Removed, "", 200).await,
-            Ok(ManageLookup::Found(s)) => {
-                if let Err(e) = sup::erase(self.deps.records.as_ref(), &s).await {
-                    return self.unavailable(&e);
-                }
+            ManageLookup::Gone => {}
+            ManageLookup::Found(s) => {
+                sup::erase(self.deps.records.as_ref(), &s).await?;
                 tracing::info!(email_hash = %s.email_hash, "supporter erased");
-                return self.finish(Outcome::Removed, "", 200).await;
             }
-        };
-        self.page(page).await
+        }
+        self.finish(Outcome::Removed, "", 200).await
     }
 
     /// A one-click unsubscribe is answered with the page itself; anything else as every
     /// form that changed something.
-    async fn done(&self, outcome: Outcome, token: &str, one_click: bool) -> Response<Body> {
+    async fn done(&self, outcome: Outcome, token: &str, one_click: bool) -> Flow<Reply> {
         if one_click && !self.json {
-            return match self.config().await {
-                Ok(cfg) => self.page(outcome.page(&cfg, token)).await,
-                Err(r) => r,
-            };
+            return Ok(outcome.page(&self.config().await?, token, 200));
         }
         self.finish(outcome, token, 200).await
     }
