@@ -143,6 +143,8 @@ struct OldAttachment {
 #[derive(Default)]
 struct Survey {
     attachments: HashMap<u64, OldAttachment>,
+    /// Old post or page id → its slug here, given once (in file order) for both passes.
+    slugs: HashMap<u64, String>,
     /// Old post or page id → new address (site path).
     addresses: HashMap<u64, String>,
     /// The exported site's address.
@@ -215,6 +217,7 @@ pub async fn import_wordpress(
                         format!("{base_path}{slug}/")
                     };
                     survey.addresses.insert(item.post_id, address);
+                    survey.slugs.insert(item.post_id, slug);
                 }
                 _ => {}
             }
@@ -234,7 +237,6 @@ pub async fn import_wordpress(
         report: &mut report,
     };
     let mut reader = open(export)?;
-    let mut slugs = Slugs::default();
     while let Some(entry) = reader.next() {
         let entry = entry.map_err(|e| export_error(export, e))?;
         if let Some(b) = &bar {
@@ -254,7 +256,7 @@ pub async fn import_wordpress(
                     .push(format!("{what}: password-protected (not imported)"));
             }
             "post" | "page" => {
-                let slug = slugs.give(&item);
+                let slug = survey.slugs.get(&item.post_id).cloned().unwrap_or_default();
                 import_entry(
                     &mut w,
                     &survey,
@@ -278,7 +280,7 @@ pub async fn import_wordpress(
                     });
                 if let Some(to) = to {
                     redirects.push((format!("/?attachment_id={}", item.post_id), to.clone()));
-                    if let Some(old) = old_path(&item.link, &survey.base_site_url) {
+                    if let Some(old) = old_path(&item.link) {
                         redirects.push((old, to));
                     }
                 }
@@ -325,20 +327,22 @@ struct Writer<'a> {
 }
 
 impl Writer<'_> {
-    /// A file, written only when its bytes differ from what is there.
+    /// A file, written only when its bytes differ from what is there (an MD5 from a HEAD
+    /// on S3, not a download of every post).
     async fn put(&mut self, key: &str, bytes: Vec<u8>) -> Result<(), StoreError> {
         if self.dry_run {
             return Ok(());
         }
-        if self.target.content.get(key).await?.as_deref() == Some(bytes.as_slice()) {
-            self.report.files_unchanged += 1;
-            return Ok(());
-        }
-        self.target
+        if self
+            .target
             .content
-            .put(key, bytes, &object_meta(key))
-            .await?;
-        self.report.files_written += 1;
+            .put_if_changed(key, bytes, &object_meta(key))
+            .await?
+        {
+            self.report.files_written += 1;
+        } else {
+            self.report.files_unchanged += 1;
+        }
         Ok(())
     }
 
@@ -489,7 +493,7 @@ async fn import_entry(
         .get(&item.post_id)
         .cloned()
         .unwrap_or_default();
-    if let Some(old) = old_path(&item.link, &survey.base_site_url) {
+    if let Some(old) = old_path(&item.link) {
         redirects.push((old, new.clone()));
     }
     let query = if is_post { "p" } else { "page_id" };
@@ -567,7 +571,7 @@ async fn import_entry(
             email_hash: email_hash.clone(),
             ip_hash: Some(c.author_ip.trim())
                 .filter(|ip| !ip.is_empty())
-                .map(|ip| w.target.signer.keyed_hash("ip", ip)),
+                .map(|ip| shared::http::guard::ip_hash(&w.target.signer, Some(ip))),
             spam_rules: Vec::new(),
         };
         let added = w.add(comment.to_item()?).await?;
@@ -611,8 +615,8 @@ async fn copy_upload(
     }
 }
 
-/// Slugs given in file order, the same in both passes: WordPress's own name, made safe;
-/// a second post with a name already given gets `-2`, and so on.
+/// Slugs given in file order (in the first pass): WordPress's own name, made safe; a
+/// second post with a name already given gets `-2`, and so on.
 #[derive(Default)]
 struct Slugs {
     given: HashMap<String, usize>,
@@ -674,7 +678,7 @@ fn wp_date(s: &str) -> Option<String> {
 
 /// The path (and query) of an old address on the exported site, e.g.
 /// `http://example.org/2010/07/21/the-big-link-up/` → `/2010/07/21/the-big-link-up/`.
-fn old_path(link: &str, _base_site_url: &str) -> Option<String> {
+fn old_path(link: &str) -> Option<String> {
     let u = url::Url::parse(link.trim()).ok()?;
     let mut p = u.path().to_string();
     if let Some(q) = u.query() {

@@ -168,13 +168,13 @@ impl LocalSite {
             // the other, nor the ones after it.
             // Linkbacks wait on other sites (up to 5 s each): verified beside the rest, so
             // comments are not held up behind them.
-            if !linkback_verify::handler::queued(&batch).is_empty() {
+            let mentions = linkback_verify::handler::queued(&batch);
+            if !mentions.is_empty() {
                 let deps = self.linkback_verify.clone();
-                let mentions = batch.clone();
                 tokio::spawn(async move {
                     if let Some(Err(e)) = guarded(
                         "linkback verification",
-                        linkback_verify::handler::on_changes(&deps, &mentions),
+                        linkback_verify::handler::verify_all(&deps, mentions),
                     )
                     .await
                     {

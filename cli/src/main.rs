@@ -345,28 +345,26 @@ async fn import(source: ImportSource) -> Result<(), Box<dyn std::error::Error>> 
         data,
         aws,
     } = source;
-    let target = if aws {
-        let env = shared::env::Env::from_process()?;
-        let sdk = shared::adapters::aws::sdk_config().await;
-        site::import::Target {
-            content: std::sync::Arc::new(shared::adapters::aws::S3BlobStore::new(
-                shared::adapters::aws::s3_client(&sdk),
-                env.require("CONTENT_BUCKET")?,
-                "",
-            )),
-            records: std::sync::Arc::new(shared::adapters::aws::DynamoItemStore::new(
-                shared::adapters::aws::dynamodb_client(&sdk),
-                env.require("TABLE_NAME")?,
-            )),
-            signer: env.signer()?,
-        }
-    } else {
-        let (records, local) = records_store(&content, &data, false).await?;
-        let local = local.expect("a local site");
-        site::import::Target {
+    // The records store as the other commands open it; the content store beside it.
+    let (records, local) = records_store(&content, &data, aws).await?;
+    let target = match local {
+        Some(local) => site::import::Target {
             content: local.content.clone(),
             records,
             signer: local.builder.signer.clone(),
+        },
+        None => {
+            let env = shared::env::Env::from_process()?;
+            let sdk = shared::adapters::aws::sdk_config().await;
+            site::import::Target {
+                content: std::sync::Arc::new(shared::adapters::aws::S3BlobStore::new(
+                    shared::adapters::aws::s3_client(&sdk),
+                    env.require("CONTENT_BUCKET")?,
+                    "",
+                )),
+                records,
+                signer: env.signer()?,
+            }
         }
     };
     let opts = site::import::Options {

@@ -348,6 +348,27 @@ async fn pingbacks_and_webmentions_from_real_clients_are_verified_moderated_and_
     let post = page(addr, "/posts/the-big-link-up/").await;
     assert_eq!(post.matches("Linking culture and learning").count(), 1);
 
+    // The note is edited and sent again: updated in place (still approved, still one).
+    sources.set(
+        "/notes/link-up",
+        200,
+        &source_page(
+            "Linking culture and learning, revised",
+            &target,
+            "A note to self: write to the school board.",
+        ),
+    );
+    assert_eq!(webmention(&note, &target), 202);
+    let post = wait_for_page(
+        addr,
+        "/posts/the-big-link-up/",
+        "the edit did not show",
+        |p| p.contains("Linking culture and learning, revised"),
+    )
+    .await;
+    assert_eq!(post.matches("Linking culture and learning").count(), 1);
+    assert_eq!(post.matches("Pingback from").count(), 3);
+
     // The note is deleted (410): sent again, it is taken off the page.
     sources.set("/notes/link-up", 410, "gone");
     assert_eq!(webmention(&note, &target), 202);

@@ -157,7 +157,14 @@ pub async fn on_changes(
     deps: &Deps,
     changes: &[ItemChange],
 ) -> Result<Vec<(String, Outcome)>, VerifyError> {
-    let mentions = queued(changes);
+    verify_all(deps, queued(changes)).await
+}
+
+/// Verify these mentions, a few at once.
+pub async fn verify_all(
+    deps: &Deps,
+    mentions: Vec<Mention>,
+) -> Result<Vec<(String, Outcome)>, VerifyError> {
     if mentions.is_empty() {
         return Ok(Vec::new());
     }

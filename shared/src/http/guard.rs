@@ -78,7 +78,7 @@ impl Guard {
 
     /// A keyed hash of the client IP: what is stored and logged instead of the IP.
     pub fn ip_hash(&self, ip: Option<&str>) -> String {
-        self.signer.keyed_hash("ip", ip.unwrap_or("unknown"))
+        ip_hash(&self.signer, ip)
     }
 
     pub async fn rate(&self, scope: &str, ip: Option<&str>) -> Result<(), Refusal> {
@@ -135,7 +135,7 @@ impl RateLimiter {
         }
         let now = self.clock.now().unix_timestamp();
         let window = now - now.rem_euclid(RATE_WINDOW_SECS);
-        let key_hash = self.signer.keyed_hash("ip", key.unwrap_or("unknown"));
+        let key_hash = ip_hash(&self.signer, key);
         let (pk, sk) = crate::keys::rate(scope, &key_hash, window);
         let count = self
             .records
@@ -147,4 +147,10 @@ impl RateLimiter {
             Ok(())
         }
     }
+}
+
+/// The keyed hash a client IP is kept as (records, rate counters, imported comments):
+/// never the address itself. No IP known (not from API Gateway) counts as one client.
+pub fn ip_hash(signer: &Signer, ip: Option<&str>) -> String {
+    signer.keyed_hash("ip", ip.unwrap_or("unknown"))
 }

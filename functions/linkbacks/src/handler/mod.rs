@@ -110,9 +110,7 @@ async fn take(
         .await
         .map_err(refusal)?;
     let now = deps.clock.now();
-    let ip_hash = deps
-        .signer
-        .keyed_hash("ip", ip.as_deref().unwrap_or("unknown"));
+    let ip_hash = shared::http::guard::ip_hash(&deps.signer, ip.as_deref());
     let m = Mention::new(&deps.signer, addressed, protocol, now, Some(ip_hash));
     if protocol == Protocol::Pingback {
         // Pingback 1.0: a ping already registered is refused (fault 48); a Webmention sent
