@@ -5,10 +5,18 @@
 //!   posts, a small photo for every photo a post names, the comments imported as approved
 //!   (sanitised once, as on approval), then one build so the photo variants exist, as they
 //!   do when photos are uploaded before posts.
-//! - `full --out DIR [--clean]`: one timed full build in this process; with `--clean` the
-//!   rendered pages are removed first (photo variants kept). Prints JSON with the wall time,
-//!   post pages per second and this process's peak RSS.
+//! - `full --out DIR --mode changed|unchanged|clean`: one timed full build in this process.
+//!   `changed` is the build a site owner waits for: a one-line edit to `base.html` uploaded
+//!   as `templates/base.html` (a different line each run), so every page is rewritten over
+//!   the existing site. `unchanged` renders and compares every page and writes nothing.
+//!   `clean` removes the rendered pages first (photo variants kept), so it also measures the
+//!   file system freeing 11,000 files. Prints JSON with the wall time, post pages per
+//!   second, pages written and this process's peak RSS.
 //! - `edit --out DIR --runs N`: N timed one-post edits (the same path the S3 event takes).
+//! - `approval --runs N`: on the local server (real HTTP, the change feed running), N held
+//!   comments approved one at a time through the mailed link, each timed from the POST to
+//!   its post page on disk showing it; then N Webmentions the same way (verified from a
+//!   source server on loopback, held, approved). Prints median and p99 of each.
 //! - `count --content DIR --data DIR`: comments stored, by status (after a load test).
 
 use std::path::{Path, PathBuf};
@@ -69,6 +77,12 @@ async fn main() {
             .unwrap_or(20);
         return verdict(&files, runs);
     }
+    if args.get(1).map(String::as_str) == Some("approval") {
+        let runs = arg(&args, "--runs")
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(100);
+        return approval(runs).await;
+    }
     let out = PathBuf::from(arg(&args, "--out").expect("--out DIR"));
     match args.get(1).map(String::as_str) {
         Some("prepare") => {
@@ -78,7 +92,10 @@ async fn main() {
             )
             .await
         }
-        Some("full") => full(&out, args.iter().any(|a| a == "--clean")).await,
+        Some("full") => {
+            let mode = arg(&args, "--mode").unwrap_or_else(|| "unchanged".into());
+            full(&out, &mode).await
+        }
         Some("edit") => {
             edit(
                 &out,
@@ -169,9 +186,33 @@ async fn prepare(corpus: &Path, out: &Path) {
     );
 }
 
-async fn full(out: &Path, clean: bool) {
+async fn full(out: &Path, mode: &str) {
     let site_dir = out.join("data/site");
-    if clean {
+    let theme_base = out.join("content/templates/base.html");
+    match mode {
+        "changed" => {
+            // The built-in base.html with one line that differs from the last run's.
+            let (_, base) = shared::site::render::BUILTIN_TEMPLATES
+                .iter()
+                .find(|(name, _)| *name == "base.html")
+                .expect("a built-in base.html");
+            let stamp = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos();
+            let edited = base.replacen(
+                "<footer class=\"site-footer\">",
+                &format!("<footer class=\"site-footer\" data-edition=\"{stamp}\">"),
+                1,
+            );
+            assert_ne!(&edited, base, "the edit changes base.html");
+            std::fs::create_dir_all(theme_base.parent().unwrap()).unwrap();
+            std::fs::write(&theme_base, edited).unwrap();
+        }
+        "unchanged" | "clean" => {}
+        other => panic!("--mode changed|unchanged|clean, not {other}"),
+    }
+    if mode == "clean" {
         for entry in std::fs::read_dir(&site_dir).unwrap() {
             let p = entry.unwrap().path();
             if p.file_name().is_some_and(|n| n != "photos") {
@@ -193,7 +234,7 @@ async fn full(out: &Path, clean: bool) {
     println!(
         "{}",
         json!({
-            "mode": if clean { "clean" } else { "overwrite" },
+            "mode": mode,
             "wall_s": wall,
             "post_pages": posts,
             "post_pages_per_s": posts as f64 / wall,
@@ -336,4 +377,253 @@ fn verdict(files: &[PathBuf], runs: usize) {
             "model_json_bytes": serde_json::to_string(model).map(|s| s.len()).unwrap_or(0),
         })
     );
+}
+
+/// Milliseconds from each approving POST to the page on disk showing what was approved.
+async fn approval(runs: usize) {
+    use std::time::Duration;
+    let tmp = std::env::temp_dir().join(format!("approval-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let content = tmp.join("content");
+    integration_tests::copy_dir(&integration_tests::sample_content(), &content);
+    let listener = site::server::listen(Some("127.0.0.1:0".parse().unwrap()))
+        .await
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    let site = LocalSite::open_with(
+        &content,
+        &tmp.join("data"),
+        LocalOptions {
+            origin: Some(format!("http://{addr}")),
+            linkback_sources_on_loopback: true,
+            rate_limit: 0,
+            ..Default::default()
+        },
+    )
+    .expect("site opens");
+    site.builder.full_build().await.unwrap();
+    tokio::spawn(site::server::Server::new(listener, site.clone()).run());
+    site.start_stream_processing().unwrap();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let slug = "the-big-link-up";
+    let page_file = tmp.join(format!("data/site/posts/{slug}/index.html"));
+    let target = format!("http://{addr}/posts/{slug}/");
+
+    // Held comments: two links each (the default rules hold them for the moderator).
+    let page = std::fs::read_to_string(&page_file).unwrap();
+    let token = page
+        .split("name=\"form_token\" value=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .expect("a form token on the page")
+        .to_string();
+    // Twice as many as timed: the filter decides some by itself (spam or not).
+    for i in 0..runs * 2 {
+        let body = integration_tests::form_body(&[
+            ("name", &format!("Reader {i}")),
+            ("email", &format!("reader{i}@example.net")),
+            ("website", ""),
+            (
+                "body",
+                &format!(
+                    "Approval bench {i}: {} Two reports: https://a.example/r{i} and https://b.example/r{i}",
+                    SENTENCES[i % SENTENCES.len()]
+                ),
+            ),
+            ("parent", ""),
+            ("form_token", &token),
+            ("contact_reference", ""),
+            ("h-captcha-response", shared::adapters::captcha::TEST_RESPONSE),
+        ]);
+        let resp = client
+            .post(format!("http://{addr}/posts/{slug}/comments"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 303, "comment {i} accepted");
+    }
+    let comments = approve_timed(
+        &site,
+        &client,
+        addr,
+        &page_file,
+        runs,
+        "Approval bench ",
+        |i| format!("Approval bench {i}:"),
+    )
+    .await;
+
+    // Webmentions from a source server on loopback, each linking to the post.
+    let source = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let src = source.local_addr().unwrap();
+    let link = target.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut conn, _)) = source.accept().await else {
+                return;
+            };
+            let link = link.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let mut buf = vec![0u8; 4096];
+                let n = conn.read(&mut buf).await.unwrap_or(0);
+                let req = String::from_utf8_lossy(&buf[..n]);
+                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let n: usize = path
+                    .rsplit('/')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let said = SENTENCES[n % SENTENCES.len()];
+                let html = format!(
+                    "<html><head><title>Bench source {path}</title></head><body><p>Note {n}: {said} Read <a href=\"{link}\">this</a>.</p></body></html>"
+                );
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
+                    html.len()
+                );
+                let _ = conn.write_all(resp.as_bytes()).await;
+            });
+        }
+    });
+    for i in 0..runs * 2 {
+        let resp = client
+            .post(format!("http://{addr}/webmention"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(integration_tests::form_body(&[
+                ("source", &format!("http://{src}/s/{i}")),
+                ("target", &target),
+            ]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 202, "webmention {i} queued");
+        // Sources are fetched as they arrive; this keeps the verifier's queue short.
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let linkbacks = approve_timed(
+        &site,
+        &client,
+        addr,
+        &page_file,
+        runs,
+        "Bench source /s/",
+        |i| format!("Bench source /s/{i}<"),
+    )
+    .await;
+    println!(
+        "{}",
+        json!({
+            "runs": runs,
+            "comment_ms": summary(comments),
+            "linkback_ms": summary(linkbacks),
+        })
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
+
+/// Reader-like sentences, so the held comments are not duplicates of each other.
+const SENTENCES: &[&str] = &[
+    "Our school choir sang at the library opening and the children loved it.",
+    "Thanks for the reading list; the chapter on local history was new to me.",
+    "Could the next meeting be on a Saturday, so parents can come along?",
+    "The mural on the high street needs a fresh coat before the festival.",
+    "I wrote to the council about the arts budget and got a kind reply.",
+    "My grandmother remembers the old cinema; she has photographs to share.",
+    "Is there a way to volunteer at the book swap without a car?",
+    "The brass band practice moved to Thursdays, for anyone who asked.",
+    "Lovely write-up. The workshop on printmaking was the best part of my week.",
+    "We should record the oral histories before the hall is sold.",
+    "Where can I find the minutes from the last open evening?",
+];
+
+fn summary(mut ms: Vec<f64>) -> Value {
+    ms.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
+    json!({"median": at(0.5), "p99": at(0.99), "max": ms[ms.len() - 1], "min": ms[0]})
+}
+
+/// Wait for `runs` moderator mails whose text contains `about`, then approve them one at a
+/// time by their link, timing each until the page file contains `shown(i)`.
+async fn approve_timed(
+    site: &LocalSite,
+    client: &reqwest::Client,
+    addr: std::net::SocketAddr,
+    page_file: &Path,
+    runs: usize,
+    about: &str,
+    shown: impl Fn(usize) -> String,
+) -> Vec<f64> {
+    use std::time::Duration;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Until every mail has come (none new for a second), or the deadline.
+    let (mut seen, mut since) = (0, Instant::now());
+    let mails = loop {
+        let mails: Vec<_> = site
+            .outbox
+            .messages()
+            .into_iter()
+            .map(|(_, raw)| shared::mail::ReadMail::parse(&raw))
+            .filter(|m| m.text.contains(about))
+            .collect();
+        if mails.len() != seen {
+            (seen, since) = (mails.len(), Instant::now());
+        }
+        if mails.len() >= runs && since.elapsed() > Duration::from_secs(1) {
+            break mails;
+        }
+        if Instant::now() > deadline {
+            eprintln!(
+                "{} of {runs} mails about {about:?} arrived: timing those",
+                mails.len()
+            );
+            break mails;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut times = Vec::new();
+    for i in 0..runs * 2 {
+        if times.len() == runs {
+            break;
+        }
+        let marker = shown(i);
+        let Some(mail) = mails
+            .iter()
+            .find(|m| m.text.contains(marker.trim_end_matches('<')))
+        else {
+            continue;
+        };
+        let approve = mail
+            .links()
+            .into_iter()
+            .find(|l| mail.text.contains(&format!("Approve: {l}")))
+            .expect("an approve link");
+        let token = approve.split("token=").nth(1).unwrap().to_string();
+        let t = Instant::now();
+        let resp = client
+            .post(format!("http://{addr}/moderate"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(integration_tests::form_body(&[("token", &token)]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 303, "approved");
+        loop {
+            if std::fs::read_to_string(page_file).is_ok_and(|p| p.contains(&marker)) {
+                break;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{marker} never shown"
+            );
+            tokio::time::sleep(Duration::from_micros(500)).await;
+        }
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    times
 }

@@ -348,3 +348,103 @@ pub fn body_text(resp: &lambda_http::Response<lambda_http::Body>) -> String {
         _ => String::new(),
     }
 }
+
+/// A table's DynamoDB stream in moto, read as Lambda's event source mapping reads it: from
+/// the table's creation on, each [`TableStream::next_records`] returns the records written
+/// since the last call, shaped as they reach a stream-triggered function (`eventSourceARN`
+/// included). The SDK has no DynamoDB Streams client among our dependencies; moto answers
+/// the JSON protocol over plain HTTP.
+pub struct TableStream {
+    endpoint: String,
+    arn: String,
+    iterator: tokio::sync::Mutex<String>,
+}
+
+impl TableStream {
+    /// The stream of `table` (created with [`create_table`]), from its first record.
+    pub async fn open(moto: &Moto, table: &str) -> TableStream {
+        let endpoint = moto.endpoint.clone();
+        let described = stream_call(
+            &endpoint,
+            "DynamoDB_20120810.DescribeTable",
+            serde_json::json!({ "TableName": table }),
+        )
+        .await;
+        let arn = described["Table"]["LatestStreamArn"]
+            .as_str()
+            .expect("the table has a stream")
+            .to_string();
+        let stream = stream_call(
+            &endpoint,
+            "DynamoDBStreams_20120810.DescribeStream",
+            serde_json::json!({ "StreamArn": arn }),
+        )
+        .await;
+        let shard = stream["StreamDescription"]["Shards"][0]["ShardId"]
+            .as_str()
+            .expect("a shard")
+            .to_string();
+        let it = stream_call(
+            &endpoint,
+            "DynamoDBStreams_20120810.GetShardIterator",
+            serde_json::json!({ "StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON" }),
+        )
+        .await;
+        let iterator = it["ShardIterator"]
+            .as_str()
+            .expect("an iterator")
+            .to_string();
+        TableStream {
+            endpoint,
+            arn,
+            iterator: tokio::sync::Mutex::new(iterator),
+        }
+    }
+
+    /// The records since the last call, oldest first.
+    pub async fn next_records(&self) -> Vec<serde_json::Value> {
+        let mut iterator = self.iterator.lock().await;
+        let mut out = Vec::new();
+        loop {
+            let got = stream_call(
+                &self.endpoint,
+                "DynamoDBStreams_20120810.GetRecords",
+                serde_json::json!({ "ShardIterator": *iterator }),
+            )
+            .await;
+            if let Some(next) = got["NextShardIterator"].as_str() {
+                *iterator = next.to_string();
+            }
+            let records = got["Records"].as_array().cloned().unwrap_or_default();
+            if records.is_empty() {
+                return out;
+            }
+            for mut r in records {
+                r["eventSourceARN"] = self.arn.clone().into();
+                r["awsRegion"] = "eu-west-2".into();
+                out.push(r);
+            }
+        }
+    }
+}
+
+/// One call of DynamoDB's (or DynamoDB Streams') JSON protocol to moto. moto does not check
+/// signatures; it routes by the service the credential scope names.
+async fn stream_call(endpoint: &str, target: &str, body: serde_json::Value) -> serde_json::Value {
+    let text = reqwest::Client::new()
+        .post(format!("{endpoint}/"))
+        .header(
+            "authorization",
+            "AWS4-HMAC-SHA256 Credential=test/20260101/eu-west-2/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+        )
+        .header("content-type", "application/x-amz-json-1.0")
+        .header("x-amz-target", target)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{target}: {e}: {text}"))
+}

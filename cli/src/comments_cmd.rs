@@ -134,7 +134,7 @@ mod tests {
             author: "Ann\u{1b}[2J\u{1b}]0;pwned\u{7}\u{202e}nimdA".into(),
             website: None,
             body_md: "Hello\u{1b}[31m red\u{9b}2K\u{7f}\u{2066}x\u{2069}\r\u{200b}done".into(),
-            body_html: String::new(),
+            body_html: Default::default(),
             status: CommentStatus::Held,
             kind: CommentKind::Comment,
             created: "2026-11-20T10:00:00Z".into(),

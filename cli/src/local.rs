@@ -57,6 +57,7 @@ pub struct LocalSite {
     pub signup: Arc<signup::Deps>,
     pub linkbacks: Arc<linkbacks::handler::Deps>,
     pub linkback_verify: Arc<linkback_verify::handler::Deps>,
+    pub supporter_mail: Arc<supporter_mail::handler::Deps>,
 }
 
 impl LocalSite {
@@ -77,6 +78,7 @@ impl LocalSite {
             signup: Arc::new(signup::Deps::build(&parts)?),
             linkbacks: Arc::new(linkbacks::handler::Deps::build(&parts)?),
             linkback_verify: Arc::new(linkback_verify::handler::Deps::build(&parts)?),
+            supporter_mail: Arc::new(supporter_mail::handler::Deps::build(&parts)?),
             content: stores.content,
             site: stores.site,
             records: stores.records,
@@ -86,7 +88,9 @@ impl LocalSite {
     }
 
     /// The local twin of the DynamoDB stream triggers: every committed change goes to the
-    /// spam verifier and, for published comments, to the renderer. Runs until the store closes.
+    /// spam verifier and, for published comments, to the renderer; queued mentions to the
+    /// linkback verifier, queued mail requests to the supporter mail sender. Runs until the
+    /// store closes.
     ///
     /// On AWS these are other functions on other machines; here they share the CPU with the
     /// server. So they run on a thread of their own at a lower priority (nice 10): a burst
@@ -133,6 +137,9 @@ impl LocalSite {
     async fn process_stream(self, mut rx: tokio::sync::broadcast::Receiver<ItemChange>) {
         // Set when the feed overflowed (changes were missed): caught up when it is quiet.
         let mut behind = false;
+        // Supporters' mails: sent in order by a task of their own (a mail that fails is
+        // retried there, as the stream retries the batch on AWS, without holding up comments).
+        let mail = self.supporter_mail_sender();
         let mut backlog = Vec::new();
         loop {
             // Wait for a quiet second before catching up; once catching up, go on at once
@@ -182,6 +189,10 @@ impl LocalSite {
                     }
                 });
             }
+            let requests = supporter_mail::handler::queued(&batch);
+            if !requests.is_empty() && mail.send(requests).is_err() {
+                tracing::error!("the supporter mail sender has stopped");
+            }
             if let Some(Err(e)) = guarded(
                 "spam verification",
                 spam_verify::handler::on_changes(&self.spam, &batch),
@@ -210,6 +221,41 @@ impl LocalSite {
                 }
             }
         }
+    }
+
+    /// The local twin of the supporter-mail function's stream trigger: a task that sends
+    /// what each batch of mail requests leads to, in order; a batch that fails is tried again
+    /// [`MAIL_RETRIES`] times, 1, 2, 4… seconds apart (as the stream retries it on AWS), then
+    /// given up, said at error level (its requests lapse after a day).
+    fn supporter_mail_sender(
+        &self,
+    ) -> tokio::sync::mpsc::UnboundedSender<Vec<shared::supporters::MailRequest>> {
+        let (tx, mut rx) =
+            tokio::sync::mpsc::unbounded_channel::<Vec<shared::supporters::MailRequest>>();
+        let deps = self.supporter_mail.clone();
+        tokio::spawn(async move {
+            while let Some(requests) = rx.recv().await {
+                for attempt in 0..=MAIL_RETRIES {
+                    let work = supporter_mail::handler::send_all(&deps, requests.clone());
+                    match guarded("supporter mail", work).await {
+                        Some(Ok(_)) => break,
+                        Some(Err(e)) => {
+                            tracing::error!(error = %e, attempt, "supporter mail failed")
+                        }
+                        None => {}
+                    }
+                    if attempt == MAIL_RETRIES {
+                        tracing::error!(
+                            requests = requests.len(),
+                            "supporter mail given up after its retries"
+                        );
+                    } else {
+                        tokio::time::sleep(std::time::Duration::from_secs(1 << attempt)).await;
+                    }
+                }
+            }
+        });
+        tx
     }
 
     /// After missed changes: verify the comments still pending, a batch at a time, as a
@@ -248,6 +294,10 @@ impl LocalSite {
         false
     }
 }
+
+/// How many times the local supporter mail sender tries a failed batch again (the template
+/// gives the function's stream trigger as many).
+pub const MAIL_RETRIES: u32 = 5;
 
 /// Run one stream consumer's work on a batch; a panic in it is caught and logged (naming the
 /// consumer) instead of ending the stream thread, which would silently stop verification and

@@ -1,6 +1,6 @@
 //! The local web server: the built site from `<data>/site`, with the headers the site bucket
-//! serves, and (mounted by later functions) the form endpoints at the same paths as on
-//! API Gateway.
+//! serves and the security headers CloudFront adds, and (mounted by later functions) the
+//! form endpoints at the same paths as on API Gateway.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -113,7 +113,44 @@ fn text(status: StatusCode, msg: &str) -> Response<Body> {
         .expect("static response")
 }
 
+/// Answer one request; every answer carries the security headers (see
+/// [`with_security_headers`]).
 pub async fn handle(
+    site: &LocalSite,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+    admin_secret: Option<&str>,
+) -> Response<Body> {
+    let response = route(site, req, peer, admin_secret).await;
+    with_security_headers(site, response).await
+}
+
+/// The browser security headers CloudFront adds to the site's pages
+/// ([`shared::http::security_headers`], the one definition both use). The form functions'
+/// answers have theirs already (their pages' policy names the site's origin): those are
+/// left as they are.
+async fn with_security_headers(site: &LocalSite, mut response: Response<Body>) -> Response<Body> {
+    use shared::http::security_headers::{headers, other_origin, Origins};
+    if response.headers().contains_key("content-security-policy") {
+        return response;
+    }
+    // The forms post to `api_url`: named when it is not the site's own address.
+    let api = match site.linkbacks.pages.config().await {
+        Ok(config) => other_origin(&config.api_url, &config.base_url),
+        Err(_) => None,
+    };
+    let origins = Origins {
+        site: None,
+        api: api.as_deref(),
+    };
+    for (name, value) in headers(origins) {
+        let value = http::HeaderValue::try_from(value).expect("a valid header value");
+        response.headers_mut().insert(name, value);
+    }
+    response
+}
+
+async fn route(
     site: &LocalSite,
     req: Request<Incoming>,
     peer: SocketAddr,
@@ -269,7 +306,6 @@ async fn static_file(site: &LocalSite, path: &str, head: bool) -> Response<Body>
         .header(header::CONTENT_TYPE, meta.content_type)
         .header(header::CACHE_CONTROL, meta.cache_control)
         .header(header::CONTENT_LENGTH, len)
-        .header("x-content-type-options", "nosniff")
         .body(Full::new(if head {
             Bytes::new()
         } else {

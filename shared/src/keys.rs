@@ -11,6 +11,7 @@
 //! | `SUPPORTER#<email hash>` | `PROFILE` / `SUPPRESSED` | a supporter; an erased address |
 //! | `TOKEN#<sha256>` | `TOKEN` | a confirmation token |
 //! | `MAILS#<email hash>` | `D#<day>` | sign-up mails sent to an address that day |
+//! | `MAILREQ#<email hash>` | `SIGNUP` / `MY-DATA` | a mail a visitor asked for, waiting for the sender |
 //! | `SPAMFILTER` | `EXAMPLE#<comment id>` | a moderator verdict the spam filter learns from |
 //! | `MENTION#<id>` | `REQUEST` | a pingback or Webmention received, until and after it is verified |
 
@@ -71,6 +72,14 @@ pub const TOKEN_SK: &str = "TOKEN";
 pub fn mails_sent(email_hash: &str, day: i64) -> (String, String) {
     (format!("MAILS#{email_hash}"), format!("D#{day}"))
 }
+
+/// A mail a visitor asked for (a sign-up's confirmation, a copy of their data), waiting for
+/// the sender: one per address and purpose (`SIGNUP`, `MY-DATA`), so a later request for the
+/// same replaces one not yet sent.
+pub fn mail_request(email_hash: &str, purpose: &str) -> (String, String) {
+    (format!("{MAIL_REQUEST_PREFIX}{email_hash}"), purpose.into())
+}
+pub const MAIL_REQUEST_PREFIX: &str = "MAILREQ#";
 
 /// A moderator's verdict, kept as a training example for the spam filter.
 pub fn spam_example(comment_id: &str) -> (String, String) {

@@ -74,8 +74,10 @@ pub fn decode_quoted_printable(qp: &str) -> String {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'=' && i + 2 < b.len() {
-            if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                out.push(v);
+            // By bytes: the two after `=` may be the start of a multi-byte character.
+            let hex = |c: u8| (c as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(b[i + 1]), hex(b[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
                 i += 3;
                 continue;
             }
@@ -167,6 +169,18 @@ impl ReadMail {
 mod tests {
     use super::*;
     use time::macros::datetime;
+
+    /// Found by fuzzing (`fuzz/` target `mail`): `=` followed by a character whose UTF-8
+    /// bytes straddle the two "hex digits" sliced the text inside that character and
+    /// panicked, so one odd message stopped the outbox reader.
+    #[test]
+    fn decoding_an_equals_before_a_multibyte_character_keeps_it() {
+        assert_eq!(decode_quoted_printable("=a\u{e9}"), "=a\u{e9}");
+        assert_eq!(decode_quoted_printable("=\u{e9}x"), "=\u{e9}x");
+        assert_eq!(decode_quoted_printable("=+1=C3=A9"), "=+1\u{e9}");
+        let read = ReadMail::parse("Subject: x\n\nprice =a\u{e9}".as_bytes());
+        assert_eq!(read.text, "price =a\u{e9}");
+    }
 
     #[test]
     fn formats_a_mail_that_reads_back() {

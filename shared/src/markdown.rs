@@ -3,12 +3,16 @@
 //! Posts: pulldown-cmark with raw HTML turned into escaped text and link targets limited to
 //! safe schemes. This is an allow-list by construction and fast enough for 10,000 posts.
 //! Comments: the same, then cleaned again by ammonia with a small tag set (visitor input
-//! deserves two locks), and every link gets `rel="nofollow ugc"`.
+//! deserves two locks), and every link gets `rel="nofollow ugc"`. The result is a
+//! [`SafeHtml`], the only type a comment's stored HTML can have.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use pulldown_cmark::{html, CowStr, Event, Options, Parser, Tag, TagEnd};
+
+mod safe_html;
+pub use safe_html::SafeHtml;
 
 /// Is this a link target we let through? http(s), mailto, and relative or fragment links.
 pub fn is_safe_url(url: &str) -> bool {
@@ -76,12 +80,28 @@ fn options() -> Options {
 pub fn post_to_html(md: &str) -> String {
     let mut out = String::with_capacity(md.len() * 3 / 2);
     html::push_html(&mut out, safe_events(Parser::new_ext(md, options())));
-    out
+    alignment_as_classes(out)
+}
+
+/// Table columns' alignment as classes (`align-left`, `align-center`, `align-right`, which
+/// the theme styles) instead of the `style` attributes pulldown-cmark writes: the pages'
+/// Content-Security-Policy refuses inline styles. Only the HTML writer can have written
+/// these strings: a post's own text and raw HTML reach the output escaped (`&quot;`).
+fn alignment_as_classes(html: String) -> String {
+    if !html.contains(" style=\"text-align: ") {
+        return html;
+    }
+    ["left", "center", "right"].iter().fold(html, |h, a| {
+        h.replace(
+            &format!(" style=\"text-align: {a}\">"),
+            &format!(" class=\"align-{a}\">"),
+        )
+    })
 }
 
 /// A comment body (written by a visitor) as HTML: no images, no headings, no raw HTML,
 /// links marked `nofollow ugc`.
-pub fn comment_to_html(md: &str) -> String {
+pub fn comment_to_html(md: &str) -> SafeHtml {
     let mut raw = String::with_capacity(md.len() * 3 / 2);
     let events = safe_events(Parser::new_ext(md, Options::ENABLE_STRIKETHROUGH)).filter(|e| {
         !matches!(
@@ -90,34 +110,44 @@ pub fn comment_to_html(md: &str) -> String {
         )
     });
     html::push_html(&mut raw, events);
-    comment_cleaner().clean(&raw).to_string()
+    SafeHtml::sanitise(&raw)
 }
+
+/// The tags a comment's HTML may have: what comment Markdown produces, less images and
+/// headings. The sanitiser keeps these and no others; [`SafeHtml`]'s check of a stored
+/// body accepts these and no others.
+const COMMENT_TAGS: [&str; 12] = [
+    "p",
+    "br",
+    "em",
+    "strong",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "blockquote",
+    "ul",
+    "ol",
+    "li",
+];
+
+/// The only link schemes a comment keeps (no relative links either).
+const COMMENT_URL_SCHEMES: [&str; 3] = ["http", "https", "mailto"];
+
+/// What the sanitiser gives every link, in place of any `rel` it had.
+const COMMENT_LINK_REL: &str = "nofollow ugc noopener";
 
 fn comment_cleaner() -> &'static ammonia::Builder<'static> {
     static CLEANER: OnceLock<ammonia::Builder<'static>> = OnceLock::new();
     CLEANER.get_or_init(|| {
-        let tags: HashSet<&str> = [
-            "p",
-            "br",
-            "em",
-            "strong",
-            "del",
-            "a",
-            "code",
-            "pre",
-            "blockquote",
-            "ul",
-            "ol",
-            "li",
-        ]
-        .into();
-        let schemes: HashSet<&str> = ["http", "https", "mailto"].into();
+        let tags: HashSet<&str> = COMMENT_TAGS.into();
+        let schemes: HashSet<&str> = COMMENT_URL_SCHEMES.into();
         let mut b = ammonia::Builder::default();
         b.tags(tags)
             .tag_attributes(Default::default())
             .add_tag_attributes("a", ["href"])
             .url_schemes(schemes)
-            .link_rel(Some("nofollow ugc noopener"))
+            .link_rel(Some(COMMENT_LINK_REL))
             .url_relative(ammonia::UrlRelative::Deny);
         b
     })
@@ -188,6 +218,34 @@ mod tests {
         assert!(c.contains("<strong>bold</strong>"));
         assert!(c.contains("rel=\"nofollow ugc noopener\""), "{c}");
         assert!(!c.contains("<h1>"), "{c}");
+    }
+
+    /// Aligned table columns get classes, not inline styles the CSP would refuse; the
+    /// same words in a post's text stay text.
+    #[test]
+    fn table_alignment_is_a_class_not_a_style() {
+        let html = post_to_html(
+            "| a | b | c | d |\n|:--|:-:|--:|---|\n| 1 | 2 | 3 | 4 |\n\n\
+             `<td style=\"text-align: left\">` and <th style=\"text-align: right\">\n",
+        );
+        assert!(
+            !html.contains("<th style") && !html.contains("<td style"),
+            "{html}"
+        );
+        for a in ["left", "center", "right"] {
+            assert!(
+                html.contains(&format!("<th class=\"align-{a}\">")),
+                "{html}"
+            );
+            assert!(
+                html.contains(&format!("<td class=\"align-{a}\">")),
+                "{html}"
+            );
+        }
+        assert!(html.contains("<th>d</th>"), "{html}");
+        assert_eq!(html.matches("class=\"align-").count(), 6, "{html}");
+        assert!(html.contains("&lt;td style="), "{html}");
+        assert!(html.contains("&lt;th style="), "{html}");
     }
 
     #[test]

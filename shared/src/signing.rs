@@ -72,6 +72,14 @@ impl Signer {
         hex::encode(&self.mac(label, value.as_bytes())[..16])
     }
 
+    /// A secret derived from `value` for a purpose: the whole HMAC (32 bytes), base64url.
+    /// Whoever lacks the key cannot make it from `value`; whoever has it makes the same one
+    /// again (the supporter mail sender re-sends a confirmation link after a failed send
+    /// without storing the link).
+    pub fn derived_secret(&self, label: &str, value: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(label, value.as_bytes()))
+    }
+
     /// A token for `form` (e.g. `comment:the-big-link-up`, `signup`) on a page rendered at
     /// `issued` (to the second).
     pub fn form_token(&self, form: &str, issued: OffsetDateTime) -> String {

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The browser checks (a11y.mjs) against `site serve` on a free loopback port, with the
-# sample content and a throwaway data folder. Installs Debian's chromium and the two npm
-# packages (pinned in package-lock.json) when missing. Needs the `site` binary built.
+# The browser checks against `site serve` on a free loopback port, with the sample content
+# and a throwaway data folder: every page with axe-core, its security headers and no CSP
+# violation (a11y.mjs), then a comment sent, approved and replied to under the CSP
+# (csp.mjs). Installs Debian's chromium and the two npm packages (pinned in
+# package-lock.json) when missing. Needs the `site` binary built.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 if [ ! -x /usr/bin/chromium ]; then
@@ -24,4 +26,5 @@ URL=$(sed -n 's/^Serving \(http:\/\/[^ ]*\).*/\1/p' "$LOG" | head -1)
 [ -n "$URL" ] || { cat "$LOG"; exit 1; }
 status=0
 node tests/browser/a11y.mjs "$URL" || status=$?
+SITE_DATA="$DATA/data" SITE_BIN=target/debug/site node tests/browser/csp.mjs "$URL" || status=$?
 exit "$status"

@@ -619,6 +619,14 @@ async fn verification_moderation_and_publication_through_events() {
         .filter(|i| i["status"] == "pending")
         .collect();
     assert_eq!(pending.len(), 1);
+    // Stored sanitised, in the form a read takes as it is (the form's write path).
+    let stored_html = pending[0]["body_html"].as_str().unwrap();
+    assert!(
+        shared::markdown::SafeHtml::is_sanitised(stored_html)
+            && !stored_html.contains("<img")
+            && !stored_html.contains("javascript:"),
+        "{stored_html}"
+    );
     let change = shared::ports::ItemChange {
         old: None,
         new: Some(pending[0].clone()),

@@ -279,6 +279,19 @@ async fn a_campaign_site_moves_over_whole_and_its_old_links_keep_working() {
         assert!(page.contains("Ed Vaizey and the future of Open Culture"));
         assert!(!page.contains("javascript:alert"), "unsafe website dropped");
         assert!(!page.contains("<script>alert"), "comment HTML sanitised");
+        // Stored sanitised (the import's write path), in the form a read takes as it is.
+        let stored = shared::ports::ItemStore::query(
+            &local.records,
+            &shared::comments::post_pk("the-big-link-up"),
+            shared::comments::COMMENT_SK_PREFIX,
+        )
+        .await
+        .unwrap();
+        assert!(!stored.is_empty());
+        for item in stored {
+            let html = item["body_html"].as_str().unwrap();
+            assert!(shared::markdown::SafeHtml::is_sanitised(html), "{html}");
+        }
         assert!(
             page.contains("Photo: Olivia Hemingway"),
             "the credit under the header photo"

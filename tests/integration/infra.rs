@@ -12,8 +12,14 @@
 //! - the IAM actions granted to a function are exactly the ones the table below says it
 //!   needs, on exactly those resources, and every action is one the adapters its `main.rs`
 //!   builds can perform;
+//! - in the table, each action reaches only the partitions the function uses
+//!   (`dynamodb:LeadingKeys`, `partitions()`), and no function that reads what strangers send
+//!   can reach the supporters' records; spam-verify may mail only the moderator;
+//! - every HTTP route has a throttle of its own, and one-click unsubscribe the most room;
 //! - every event-driven function has a failure destination, every function a log group with
-//!   retention and its alarms.
+//!   retention and its alarms;
+//! - CloudFront's response headers policy sends the browser security headers the code
+//!   defines (`shared::http::security_headers`), on every behaviour.
 //!
 //! The template is read as YAML with its CloudFormation tags (`!Sub`, `!Ref`, `!GetAtt`...)
 //! kept as tagged values.
@@ -136,9 +142,10 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
     m.insert(
         // blocklist.txt; for the moderator's mail Pages::config (site.toml) and
         // Pages::post (the title). comments::is_duplicate (GetItem, PutItem),
-        // comments::is_trusted (GetItem), the scored comment (conditional PutItem),
-        // comments::set_status (PutItem, UpdateItem of the author's approval count),
-        // comments::find for {"rescore": id} (Query on gsi1). SES for the mail.
+        // comments::is_trusted (GetItem), the scored comment (comments::set_status:
+        // conditional PutItem), comments::find for {"rescore": id} (Query on gsi1). No
+        // UpdateItem: only a moderator's approval counts toward trust
+        // (comments::count_moderator_approval, in moderate). SES for the mail.
         "spam-verify",
         [
             ("s3:ListBucket", "content"),
@@ -147,7 +154,6 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
             ("s3:GetObject", "content/posts/*"),
             ("dynamodb:GetItem", "table"),
             ("dynamodb:PutItem", "table"),
-            ("dynamodb:UpdateItem", "table"),
             // filter::examples: the moderator's verdicts (partition SPAMFILTER).
             ("dynamodb:Query", "table"),
             ("dynamodb:Query", "table/index/gsi1"),
@@ -208,9 +214,9 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
     );
     m.insert(
         // Pages::signup_with_form, ::message, ::config (site context); supporters::
-        // register / confirm / erase / stop_newsletter / find_by_manage_token /
-        // confirmed_by_email (GetItem, conditional PutItem, DeleteItem), Guard::rate and
-        // supporters::take_mail_allowance (UpdateItem). SES for the mails.
+        // confirm / erase / stop_newsletter / find_by_manage_token (GetItem, conditional
+        // PutItem, DeleteItem), supporters::queue_mail (PutItem), Guard::rate (UpdateItem).
+        // No SES: the mails are supporter-mail's.
         "signup",
         site_context
             .iter()
@@ -221,8 +227,26 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
                 ("dynamodb:DeleteItem", "table"),
                 ("dynamodb:UpdateItem", "table"),
             ])
-            .chain(ses.iter().copied())
             .collect(),
+    );
+    m.insert(
+        // Pages::config (site.toml: the title and API address in the mails);
+        // supporters::take_up_request (GetItem of the request, supporter and suppression,
+        // conditional PutItem of the decision, UpdateItem of the day's allowance),
+        // prepare_mail (GetItem; store_pending: conditional PutItem, DeleteItem of a
+        // replaced token), finish_request (DeleteItem). SES for the mails.
+        "supporter-mail",
+        [
+            ("s3:ListBucket", "content"),
+            ("s3:GetObject", "content/site.toml"),
+            ("dynamodb:GetItem", "table"),
+            ("dynamodb:PutItem", "table"),
+            ("dynamodb:DeleteItem", "table"),
+            ("dynamodb:UpdateItem", "table"),
+        ]
+        .into_iter()
+        .chain(ses.iter().copied())
+        .collect(),
     );
     m
 }
@@ -406,6 +430,7 @@ fn start_up(binary: &str) -> (BTreeSet<String>, BTreeSet<&'static str>) {
         "signup" => drop(signup::Deps::build(&parts).unwrap()),
         "linkbacks" => drop(linkbacks::handler::Deps::build(&parts).unwrap()),
         "linkback-verify" => drop(linkback_verify::handler::Deps::build(&parts).unwrap()),
+        "supporter-mail" => drop(supporter_mail::handler::Deps::build(&parts).unwrap()),
         other => panic!("{other}: add how its main.rs builds its Deps to start_up()"),
     }
     (env.asked(), parts.built())
@@ -1132,11 +1157,56 @@ fn stream_filters_pass_exactly_what_the_handlers_act_on() {
             stream("INSERT", None, Some(("supporter", "pending"))),
             &[],
         ),
+        (
+            "a mail request queued (sign-up, my data)",
+            stream("INSERT", None, Some(("mail-request", "queued"))),
+            &["supporter-mail"],
+        ),
+        (
+            "a mail request replaced by a newer one before it was handled",
+            stream(
+                "MODIFY",
+                Some(("mail-request", "queued")),
+                Some(("mail-request", "queued")),
+            ),
+            &["supporter-mail"],
+        ),
+        (
+            "supporter-mail's own write (what it decided)",
+            stream(
+                "MODIFY",
+                Some(("mail-request", "queued")),
+                Some(("mail-request", "decided")),
+            ),
+            &[],
+        ),
+        (
+            "a mail request done with (deleted, or expired by TTL)",
+            stream("REMOVE", Some(("mail-request", "decided")), None),
+            &[],
+        ),
     ];
     for (what, event, expected) in cases {
         let got = reaches(event);
         let expected: BTreeSet<String> = expected.iter().map(|s| s.to_string()).collect();
         assert_eq!(got, expected, "{what}");
+        // The supporter mail sender takes up exactly what its filter passes.
+        let new_image: Option<shared::ports::Item> = event
+            .pointer("/Records/0/dynamodb/NewImage")
+            .and_then(Json::as_object)
+            .map(|image| {
+                image
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v["S"].clone()))
+                    .collect()
+            });
+        assert_eq!(
+            new_image
+                .as_ref()
+                .is_some_and(shared::supporters::MailRequest::is_queued),
+            expected.contains("supporter-mail"),
+            "{what}: supporter-mail's handler"
+        );
     }
 }
 
@@ -1292,6 +1362,638 @@ fn every_permission_needed_is_granted_and_no_more() {
         .as_deref(),
         Some("_state/")
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// DynamoDB by key prefix: which partitions each function may touch
+// ---------------------------------------------------------------------------------------
+
+/// The partitions of a key family, as an IAM `StringLike` pattern: the key made with its
+/// variable parts empty, then `*`.
+fn under(prefix: impl Into<String>) -> String {
+    format!("{}*", prefix.into())
+}
+
+/// (action, resource) → the partitions it may touch, from rows of (action, resource,
+/// patterns); rows for the same action and resource add up.
+fn by_action(
+    rows: Vec<(&'static str, &'static str, Vec<&String>)>,
+) -> BTreeMap<(&'static str, &'static str), BTreeSet<String>> {
+    let mut m: BTreeMap<(&'static str, &'static str), BTreeSet<String>> = BTreeMap::new();
+    for (action, resource, patterns) in rows {
+        m.entry((action, resource))
+            .or_default()
+            .extend(patterns.into_iter().cloned());
+    }
+    m
+}
+
+/// For each function, the partitions each of its table actions may touch: the patterns of
+/// the `dynamodb:LeadingKeys` condition on its policy statements, per (action, resource) as
+/// in `needed()`, read from the same handlers and shared code. On `table/index/gsi1`,
+/// LeadingKeys is the index's partition key, `gsi1pk`. Made with the key constructors of
+/// `shared::keys`, so a key that changes shape changes here, and the template must follow.
+///
+/// The rate-limit scopes are the ones the handlers pass to `Guard::rate` and
+/// `RateLimiter::check` (checked by `rate_scopes_are_the_ones_the_handlers_use`).
+fn partitions() -> BTreeMap<&'static str, BTreeMap<(&'static str, &'static str), BTreeSet<String>>>
+{
+    use shared::comments::CommentStatus;
+    use shared::keys;
+    let post = under(keys::post_pk(""));
+    let rate = |scope: &str| under(keys::rate(scope, "", 0).0);
+    let (comment_rate, signup_rate, my_data_rate) = (
+        rate("comment"),
+        rate(signup::handler::FORM_NAME),
+        rate("my-data"),
+    );
+    let (linkback_rate, source_rate) = (rate("linkback"), rate(keys::MENTION_SOURCE_SCOPE));
+    let author = under(keys::author_approved("").0);
+    let body = under(keys::body_seen("").0);
+    let modlink = under(keys::modlink_used("").0);
+    let mention = under(keys::mention("").0);
+    // One partition, named exactly.
+    let verdicts = keys::spam_examples().0;
+    let status: Vec<String> = [
+        CommentStatus::Pending,
+        CommentStatus::Held,
+        CommentStatus::Approved,
+        CommentStatus::Spam,
+    ]
+    .into_iter()
+    .map(|s| keys::comments_by_status(s.as_str()))
+    .collect();
+    let held = keys::comments_by_status(CommentStatus::Held.as_str());
+    let supporter = under(keys::supporter_pk(""));
+    let token = under(keys::token_pk(""));
+    let mails = under(keys::mails_sent("", 0).0);
+    let request = under(keys::mail_request("", "").0);
+
+    const GET: &str = "dynamodb:GetItem";
+    const PUT: &str = "dynamodb:PutItem";
+    const DELETE: &str = "dynamodb:DeleteItem";
+    const UPDATE: &str = "dynamodb:UpdateItem";
+    const QUERY: &str = "dynamodb:Query";
+    const TABLE: &str = "table";
+    const GSI1: &str = "table/index/gsi1";
+    let mut m = BTreeMap::new();
+    // Approved comments of each post it renders.
+    m.insert("render", by_action(vec![(QUERY, TABLE, vec![&post])]));
+    // A reply's parent, the pending comment, the post's comments for the form shown again;
+    // the form's rate counter.
+    m.insert(
+        "comment-submit",
+        by_action(vec![
+            (GET, TABLE, vec![&post]),
+            (PUT, TABLE, vec![&post]),
+            (QUERY, TABLE, vec![&post]),
+            (UPDATE, TABLE, vec![&comment_rate]),
+        ]),
+    );
+    // The scored comment (put only); the duplicate rule's marker (read, written); the
+    // author's approval count (read only); the moderator's verdicts; a comment found by id
+    // through the status index ({"rescore": id}, comments::find: every status).
+    m.insert(
+        "spam-verify",
+        by_action(vec![
+            (PUT, TABLE, vec![&post, &body]),
+            (GET, TABLE, vec![&body, &author]),
+            (QUERY, TABLE, vec![&verdicts]),
+            (QUERY, GSI1, status.iter().collect()),
+        ]),
+    );
+    // A pingback already registered (read only); the queued mention; the rate counters per
+    // client IP and per source domain.
+    m.insert(
+        "linkbacks",
+        by_action(vec![
+            (GET, TABLE, vec![&post]),
+            (PUT, TABLE, vec![&mention]),
+            (UPDATE, TABLE, vec![&linkback_rate, &source_rate]),
+        ]),
+    );
+    // The mention as a comment (read, written, taken down); what verification found, on
+    // the mention.
+    m.insert(
+        "linkback-verify",
+        by_action(vec![
+            (GET, TABLE, vec![&post]),
+            (PUT, TABLE, vec![&post, &mention]),
+            (DELETE, TABLE, vec![&post]),
+        ]),
+    );
+    // The comment (read, new status, deleted); the link's used-marker (put, taken back);
+    // the author's approval count; the verdict the filter learns from; the held comments
+    // (comments::with_status(Held) on the index).
+    m.insert(
+        "moderate",
+        by_action(vec![
+            (GET, TABLE, vec![&post]),
+            (PUT, TABLE, vec![&post, &modlink, &verdicts]),
+            (DELETE, TABLE, vec![&post, &modlink]),
+            (UPDATE, TABLE, vec![&author]),
+            (QUERY, GSI1, vec![&held]),
+        ]),
+    );
+    // supporters::check_confirm_token / confirm / find_by_manage_token / stop_newsletter /
+    // erase (supporter and token records), queue_mail (the request); the two forms' rate
+    // counters.
+    m.insert(
+        "signup",
+        by_action(vec![
+            (GET, TABLE, vec![&supporter, &token]),
+            (PUT, TABLE, vec![&supporter, &request]),
+            (DELETE, TABLE, vec![&supporter, &token]),
+            (UPDATE, TABLE, vec![&signup_rate, &my_data_rate]),
+        ]),
+    );
+    // supporters::take_up_request (the request, read and decided on; the supporter and
+    // the suppression, read; the day's allowance), prepare_mail (store_pending: the token
+    // and the pending supporter, the replaced token deleted), finish_request.
+    m.insert(
+        "supporter-mail",
+        by_action(vec![
+            (GET, TABLE, vec![&request, &supporter]),
+            (PUT, TABLE, vec![&request, &supporter, &token]),
+            (DELETE, TABLE, vec![&request, &token]),
+            (UPDATE, TABLE, vec![&mails]),
+        ]),
+    );
+    m
+}
+
+/// IAM `StringLike`: `*` matches any run of characters (none included), `?` any one.
+fn string_like(pattern: &str, value: &str) -> bool {
+    fn go(p: &[char], v: &[char]) -> bool {
+        match p.split_first() {
+            None => v.is_empty(),
+            Some(('*', rest)) => (0..=v.len()).any(|i| go(rest, &v[i..])),
+            Some(('?', rest)) => !v.is_empty() && go(rest, &v[1..]),
+            Some((c, rest)) => v.first() == Some(c) && go(rest, &v[1..]),
+        }
+    }
+    let (p, v): (Vec<char>, Vec<char>) = (pattern.chars().collect(), value.chars().collect());
+    go(&p, &v)
+}
+
+/// The partitions a function's policy lets each of its table actions touch: per (action,
+/// resource), the union of the `dynamodb:LeadingKeys` patterns of the statements granting
+/// it. A statement without the condition would reach every partition: `*`.
+fn table_reach(f: &Function) -> BTreeMap<(String, String), BTreeSet<String>> {
+    let mut out: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    let policies = get(f.props, &["Policies"])
+        .and_then(|p| p.as_sequence())
+        .cloned()
+        .unwrap_or_default();
+    for policy in &policies {
+        for st in get(policy, &["Statement"])
+            .and_then(|st| st.as_sequence())
+            .into_iter()
+            .flatten()
+        {
+            let actions: Vec<String> = list(get(st, &["Action"]).unwrap())
+                .into_iter()
+                .map(s)
+                .filter(|a| a.starts_with("dynamodb:"))
+                .collect();
+            if actions.is_empty() {
+                continue;
+            }
+            let patterns: BTreeSet<String> = get(
+                st,
+                &[
+                    "Condition",
+                    "ForAllValues:StringLike",
+                    "dynamodb:LeadingKeys",
+                ],
+            )
+            .map(|p| list(p).into_iter().map(s).collect())
+            .unwrap_or_else(|| ["*".to_string()].into());
+            for r in list(get(st, &["Resource"]).unwrap()) {
+                for a in &actions {
+                    out.entry((a.clone(), resource_name(r)))
+                        .or_default()
+                        .extend(patterns.iter().cloned());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Every statement of every function on the table or its index is limited by key prefix
+/// (`ForAllValues:StringLike` on `dynamodb:LeadingKeys`, the form DynamoDB requires for
+/// that key), to exactly the partitions the table above says the function uses, action by
+/// action.
+#[test]
+fn table_access_is_limited_to_the_partitions_each_function_uses() {
+    let t = template();
+    let want_all = partitions();
+    let needed = needed();
+    for f in functions(&t) {
+        let want = want_all
+            .get(f.binary.as_str())
+            .unwrap_or_else(|| panic!("{}: no entry in partitions(): add one", f.binary));
+        // The same table actions as needed() grants.
+        let actions: BTreeSet<(&str, &str)> = needed[f.binary.as_str()]
+            .iter()
+            .filter(|(a, _)| a.starts_with("dynamodb:"))
+            .copied()
+            .collect();
+        assert_eq!(
+            want.keys().copied().collect::<BTreeSet<_>>(),
+            actions,
+            "{}: partitions() and needed() name different table actions",
+            f.binary
+        );
+        // Each statement on the table: the condition, in the one form, and nothing else.
+        for policy in list(get(f.props, &["Policies"]).unwrap()) {
+            for st in list(get(policy, &["Statement"]).unwrap()) {
+                let sid = get(st, &["Sid"]).map(s).unwrap_or_default();
+                let on_table = list(get(st, &["Action"]).unwrap())
+                    .into_iter()
+                    .any(|a| s(a).starts_with("dynamodb:"));
+                if !on_table {
+                    continue;
+                }
+                let condition = get(st, &["Condition"])
+                    .and_then(Value::as_mapping)
+                    .unwrap_or_else(|| {
+                        panic!("{}.{sid}: table access without a condition", f.binary)
+                    });
+                let operators: Vec<String> = condition.keys().map(s).collect();
+                assert_eq!(
+                    operators,
+                    ["ForAllValues:StringLike"],
+                    "{}.{sid}: the condition is ForAllValues:StringLike on dynamodb:LeadingKeys",
+                    f.binary
+                );
+                let leading = get(
+                    st,
+                    &[
+                        "Condition",
+                        "ForAllValues:StringLike",
+                        "dynamodb:LeadingKeys",
+                    ],
+                )
+                .and_then(Value::as_sequence)
+                .unwrap_or_else(|| panic!("{}.{sid}: no dynamodb:LeadingKeys list", f.binary));
+                assert!(!leading.is_empty(), "{}.{sid}", f.binary);
+                // A pattern is one partition, or the partitions under a prefix that ends at
+                // a separator (`RATE#signup#*` cannot reach `RATE#signup-x#…`).
+                for p in leading.iter().map(s) {
+                    let wild = p.matches(['*', '?']).count();
+                    assert!(
+                        wild == 0 || (wild == 1 && p.ends_with("#*")),
+                        "{}.{sid}: pattern {p}: a key, or a prefix ending in #, then *",
+                        f.binary
+                    );
+                }
+            }
+        }
+        let got = table_reach(&f);
+        let want: BTreeMap<(String, String), BTreeSet<String>> = want
+            .iter()
+            .map(|((a, r), p)| ((a.to_string(), r.to_string()), p.clone()))
+            .collect();
+        for (key, patterns) in &want {
+            assert_eq!(
+                got.get(key),
+                Some(patterns),
+                "{}: {} on {}: the partitions granted differ from the ones it uses",
+                f.binary,
+                key.0,
+                key.1
+            );
+        }
+        let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
+        assert!(extra.is_empty(), "{}: {extra:?}", f.binary);
+    }
+}
+
+/// Functions that may read and write the supporters' partitions: their names and addresses,
+/// confirmation tokens, the mail requests and the mail allowance.
+const SUPPORTER_FUNCTIONS: &[&str] = &["signup", "supporter-mail"];
+
+/// The supporters' records are out of reach of every other function, and above all of the
+/// ones that parse what strangers send (comments, linkbacks, the pages built from them): a
+/// fault in a parser could then at worst touch comments. Each key the supporters' records
+/// use (and the index listing confirmed supporters) is tried against every pattern of
+/// those functions' table statements.
+#[test]
+fn functions_that_read_strangers_text_cannot_reach_the_supporters() {
+    use shared::keys;
+    let t = template();
+    let fns = functions(&t);
+    let h = "0f".repeat(32);
+    let supporter_keys: Vec<(String, &str)> = vec![
+        (keys::supporter_pk(&h), "table"),
+        (keys::token_pk(&h), "table"),
+        (keys::mail_request(&h, "SIGNUP").0, "table"),
+        (keys::mail_request(&h, "MY-DATA").0, "table"),
+        (keys::mails_sent(&h, 1_700_006_400).0, "table"),
+        (keys::CONFIRMED_SUPPORTERS.to_string(), "table/index/gsi1"),
+    ];
+    let mut checked = BTreeSet::new();
+    for f in &fns {
+        if SUPPORTER_FUNCTIONS.contains(&f.binary.as_str()) {
+            continue;
+        }
+        for ((action, resource), patterns) in table_reach(f) {
+            for (key, on) in &supporter_keys {
+                if *on != resource {
+                    continue;
+                }
+                for p in &patterns {
+                    assert!(
+                        !string_like(p, key),
+                        "{}: {action} on {resource} with LeadingKeys {p} reaches the supporters' {key}",
+                        f.binary
+                    );
+                }
+            }
+        }
+        checked.insert(f.binary.as_str());
+    }
+    for name in [
+        "comment-submit",
+        "spam-verify",
+        "moderate",
+        "linkbacks",
+        "linkback-verify",
+        "render",
+    ] {
+        assert!(checked.contains(name), "{name}: not checked");
+    }
+    // The matcher itself: it would have seen the supporters' keys.
+    assert!(string_like("SUPPORTER#*", &keys::supporter_pk(&h)));
+    assert!(string_like("*", &keys::token_pk(&h)));
+    assert!(string_like("MAIL*", &keys::mails_sent(&h, 0).0));
+    assert!(!string_like("MAILS#*", &keys::mail_request(&h, "SIGNUP").0));
+    assert!(!string_like("COMMENTS#held", keys::CONFIRMED_SUPPORTERS));
+    // The listing of confirmed supporters is the site owner's (the command line): no
+    // function may query it.
+    for f in &fns {
+        for ((action, resource), patterns) in table_reach(f) {
+            if resource == "table/index/gsi1" {
+                assert!(
+                    !patterns
+                        .iter()
+                        .any(|p| string_like(p, keys::CONFIRMED_SUPPORTERS)),
+                    "{}: {action} reaches the confirmed supporters' listing",
+                    f.binary
+                );
+            }
+        }
+    }
+}
+
+/// The rate-limit scopes `partitions()` names are exactly the ones the handlers pass to
+/// `Guard::rate` and `RateLimiter::check`: a new or renamed scope would put its counters in
+/// partitions the policy does not cover (and the function would fail on AWS only).
+#[test]
+fn rate_scopes_are_the_ones_the_handlers_use() {
+    fn sources(dir: &std::path::Path, text: &mut String) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                sources(&p, text);
+            } else if p.extension().is_some_and(|x| x == "rs") {
+                text.push_str(&std::fs::read_to_string(&p).unwrap());
+            }
+        }
+    }
+    let expected: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::from([
+        ("comment-submit", BTreeSet::from(["\"comment\""])),
+        ("signup", BTreeSet::from(["FORM_NAME", "\"my-data\""])),
+        (
+            "linkbacks",
+            BTreeSet::from(["\"linkback\"", "MENTION_SOURCE_SCOPE"]),
+        ),
+    ]);
+    for (name, dir) in function_crates() {
+        let mut text = String::new();
+        sources(&dir.join("src"), &mut text);
+        // The first argument of every `.rate(` and `.check(` call.
+        let mut scopes = BTreeSet::new();
+        for call in [".rate(", ".check("] {
+            for (at, _) in text.match_indices(call) {
+                let rest = &text[at + call.len()..];
+                let end = rest.find([',', ')']).unwrap_or(rest.len());
+                scopes.insert(rest[..end].trim().to_string());
+            }
+        }
+        let want: BTreeSet<String> = expected
+            .get(name.as_str())
+            .into_iter()
+            .flatten()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            scopes, want,
+            "{name}: rate-limit scopes; update partitions() and the template's RATE# patterns"
+        );
+    }
+    assert_eq!(signup::handler::FORM_NAME, "signup");
+    assert_eq!(shared::keys::MENTION_SOURCE_SCOPE, "linkback-source");
+}
+
+// ---------------------------------------------------------------------------------------
+// SES: who a function may mail
+// ---------------------------------------------------------------------------------------
+
+/// Functions that mail people other than the moderator: supporter-mail mails supporters at
+/// the addresses they gave, so its recipients cannot be pinned.
+const MAILS_THE_PUBLIC: &[&str] = &["supporter-mail"];
+
+/// Every other function that may send mail sends it only to the moderator: its SES
+/// statements pin `ses:Recipients` to the `ModeratorAddress` parameter (the address its
+/// `MODERATOR_EMAIL` is set from), and require the key to be there (`Null`: a request
+/// naming no recipient would otherwise pass `ForAllValues`).
+#[test]
+fn spam_verify_may_mail_only_the_moderator() {
+    let t = template();
+    let mut pinned = BTreeSet::new();
+    for f in functions(&t) {
+        let statements: Vec<&Value> = list(get(f.props, &["Policies"]).unwrap())
+            .into_iter()
+            .flat_map(|p| list(get(p, &["Statement"]).unwrap()))
+            .filter(|st| {
+                list(get(st, &["Action"]).unwrap())
+                    .into_iter()
+                    .any(|a| s(a).starts_with("ses:"))
+            })
+            .collect();
+        if statements.is_empty() || MAILS_THE_PUBLIC.contains(&f.binary.as_str()) {
+            continue;
+        }
+        assert_eq!(
+            environment(&t, &f)
+                .get("MODERATOR_EMAIL")
+                .map(|v| describe(v)),
+            Some("Ref:ModeratorAddress".to_string()),
+            "{}: may send mail, but is no moderator's mailer",
+            f.binary
+        );
+        for st in statements {
+            let recipients: Vec<String> = get(
+                st,
+                &["Condition", "ForAllValues:StringEquals", "ses:Recipients"],
+            )
+            .map(|r| list(r).into_iter().map(describe).collect())
+            .unwrap_or_default();
+            assert_eq!(
+                recipients,
+                ["Ref:ModeratorAddress"],
+                "{}: ses:Recipients is not pinned to the moderator",
+                f.binary
+            );
+            assert_eq!(
+                get(st, &["Condition", "Null", "ses:Recipients"])
+                    .map(s)
+                    .as_deref(),
+                Some("false"),
+                "{}: a request without recipients would pass ForAllValues",
+                f.binary
+            );
+            assert_eq!(
+                get(st, &["Condition", "StringEquals", "ses:FromAddress"])
+                    .map(describe)
+                    .as_deref(),
+                Some("Ref:SesSenderAddress"),
+                "{}",
+                f.binary
+            );
+        }
+        pinned.insert(f.binary.clone());
+    }
+    assert_eq!(
+        pinned,
+        BTreeSet::from(["spam-verify".to_string()]),
+        "the functions that mail only the moderator"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Throttles per route
+// ---------------------------------------------------------------------------------------
+
+/// A `!Ref` to a Number parameter: its default.
+fn number_default(t: &Value, v: &Value) -> f64 {
+    let (tag, name) = tagged(v).expect("a throttle is a !Ref to a parameter");
+    assert_eq!(tag, "Ref");
+    let p = get(t, &["Parameters", &s(name)]).unwrap_or_else(|| panic!("no parameter {}", s(name)));
+    assert_eq!(
+        get(p, &["Type"]).map(s).as_deref(),
+        Some("Number"),
+        "{}",
+        s(name)
+    );
+    let min: f64 = s(get(p, &["MinValue"]).expect("a MinValue"))
+        .parse()
+        .unwrap();
+    assert!(min >= 1.0, "{}: a limit of 0 shuts the route", s(name));
+    s(get(p, &["Default"]).expect("a default")).parse().unwrap()
+}
+
+/// Every route the functions declare has a throttle of its own (and no setting names a
+/// route that does not exist: API Gateway refuses the stage), set from parameters; RFC 8058
+/// one-click unsubscribe (the route of the sample a mail provider sends) has at least the
+/// room of every other route, by default.
+#[test]
+fn every_route_has_its_own_throttle_and_unsubscribe_the_most_room() {
+    let t = template();
+    let routes: BTreeSet<String> = triggers(&functions(&t))
+        .into_iter()
+        .filter(|tr| tr.kind == "HttpApi")
+        .map(|tr| {
+            format!(
+                "{} {}",
+                s(get(tr.props, &["Method"]).unwrap()).to_ascii_uppercase(),
+                s(get(tr.props, &["Path"]).unwrap())
+            )
+        })
+        .collect();
+    assert!(routes.len() > 10, "{routes:?}");
+    let props = get(&t, &["Resources", "HttpApi", "Properties"]).unwrap();
+    let settings = get(props, &["RouteSettings"])
+        .and_then(Value::as_mapping)
+        .expect("HttpApi RouteSettings");
+    let keys: BTreeSet<String> = settings.keys().map(s).collect();
+    let missing: Vec<_> = routes.difference(&keys).collect();
+    let stale: Vec<_> = keys.difference(&routes).collect();
+    assert!(missing.is_empty(), "routes without a throttle: {missing:?}");
+    assert!(
+        stale.is_empty(),
+        "settings for routes that do not exist: {stale:?}"
+    );
+
+    let limits = |v: &Value| -> (f64, f64) {
+        (
+            number_default(&t, get(v, &["ThrottlingRateLimit"]).expect("a rate")),
+            number_default(&t, get(v, &["ThrottlingBurstLimit"]).expect("a burst")),
+        )
+    };
+    let one_click = integration_tests::event("apigw-unsubscribe-one-click.json");
+    let unsubscribe = one_click["routeKey"].as_str().unwrap().to_string();
+    let body = {
+        use base64::Engine;
+        let raw = one_click["body"].as_str().unwrap_or_default();
+        match one_click["isBase64Encoded"].as_bool() {
+            Some(true) => base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default(),
+            _ => raw.to_string(),
+        }
+    };
+    assert!(
+        body.contains("List-Unsubscribe=One-Click"),
+        "the sample is a one-click unsubscribe: {body}"
+    );
+    let (rate, burst) = limits(settings.get(unsubscribe.as_str()).unwrap());
+    let mut others: Vec<(String, (f64, f64))> = keys
+        .iter()
+        .filter(|k| **k != unsubscribe)
+        .map(|k| (k.clone(), limits(settings.get(k.as_str()).unwrap())))
+        .collect();
+    others.push((
+        "DefaultRouteSettings".into(),
+        limits(get(props, &["DefaultRouteSettings"]).unwrap()),
+    ));
+    for (route, (r, b)) in &others {
+        assert!(
+            rate >= *r && burst >= *b,
+            "{unsubscribe} ({rate}/s, burst {burst}) has less room than {route} ({r}/s, burst {b})"
+        );
+    }
+}
+
+/// Every template parameter is in docs/deploy.md's parameter list.
+#[test]
+fn every_parameter_is_documented() {
+    let t = template();
+    let doc = std::fs::read_to_string(root().join("docs/deploy.md")).unwrap();
+    let section = doc
+        .split("### Template parameters")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .expect("docs/deploy.md has a Template parameters section");
+    // The first cell of each row names one parameter, or a few (`A`, `B`).
+    let named: BTreeSet<&str> = section
+        .lines()
+        .filter_map(|l| l.strip_prefix("| "))
+        .filter_map(|l| l.split(" |").next())
+        .flat_map(|cell| cell.split(", "))
+        .filter_map(|n| n.strip_prefix('`')?.strip_suffix('`'))
+        .collect();
+    for (name, _) in get(&t, &["Parameters"]).unwrap().as_mapping().unwrap() {
+        assert!(
+            named.contains(s(name).as_str()),
+            "docs/deploy.md: no row for parameter {}",
+            s(name)
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1587,4 +2289,121 @@ fn cloudfront_functions_answer_old_addresses_with_301s() {
     assert_eq!(results[1]["statusCode"], 200);
     assert!(results[1]["headers"].get("location").is_none());
     assert_eq!(results[2]["statusCode"], 404);
+}
+
+// ---------------------------------------------------------------------------------------
+// Browser security headers: CloudFront's policy against the code's one definition
+// ---------------------------------------------------------------------------------------
+
+/// CloudFront's response headers policy sends exactly the headers the form functions and
+/// the local server send (`shared::http::security_headers`), on every cache behaviour of
+/// the distribution, overriding whatever the bucket might send.
+#[test]
+fn cloudfront_sends_the_security_headers_the_code_defines() {
+    use shared::http::security_headers::{self as sh, Origins};
+    let t = template();
+    let policies = resources_of_type(&t, "AWS::CloudFront::ResponseHeadersPolicy");
+    assert_eq!(policies.len(), 1, "one response headers policy");
+    let (policy_id, policy) = &policies[0];
+    let config = get(
+        policy,
+        &[
+            "Properties",
+            "ResponseHeadersPolicyConfig",
+            "SecurityHeadersConfig",
+        ],
+    )
+    .expect("SecurityHeadersConfig");
+    let flag = |v: &Value, k: &str| get(v, &[k]).and_then(Value::as_bool);
+
+    // Every header the code sends is configured, and nothing else.
+    let configured: BTreeSet<String> = config.as_mapping().unwrap().keys().map(s).collect();
+    let header_of = |key: &str| match key {
+        "StrictTransportSecurity" => "strict-transport-security",
+        "ContentSecurityPolicy" => "content-security-policy",
+        "ContentTypeOptions" => "x-content-type-options",
+        "ReferrerPolicy" => "referrer-policy",
+        "FrameOptions" => "x-frame-options",
+        other => panic!("{other}: a header the code does not send"),
+    };
+    let sent: BTreeSet<&str> = sh::headers(Origins::default())
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    let in_template: BTreeSet<&str> = configured.iter().map(|k| header_of(k)).collect();
+    assert_eq!(in_template, sent);
+    for key in &configured {
+        let v = get(config, &[key.as_str()]).unwrap();
+        assert_eq!(flag(v, "Override"), Some(true), "{key}: Override: true");
+    }
+
+    let hsts = get(config, &["StrictTransportSecurity"]).unwrap();
+    let mut value = format!(
+        "max-age={}",
+        s(get(hsts, &["AccessControlMaxAgeSec"]).unwrap())
+    );
+    if flag(hsts, "IncludeSubdomains") == Some(true) {
+        value.push_str("; includeSubDomains");
+    }
+    if flag(hsts, "Preload") == Some(true) {
+        value.push_str("; preload");
+    }
+    assert_eq!(value, sh::STRICT_TRANSPORT_SECURITY);
+    assert_eq!(
+        get(config, &["ReferrerPolicy", "ReferrerPolicy"])
+            .map(s)
+            .as_deref(),
+        Some(sh::REFERRER_POLICY)
+    );
+    assert_eq!(
+        get(config, &["FrameOptions", "FrameOption"])
+            .map(s)
+            .as_deref(),
+        Some(sh::FRAME_OPTIONS)
+    );
+    // CloudFront's ContentTypeOptions has one value, nosniff.
+    assert_eq!(sh::CONTENT_TYPE_OPTIONS, "nosniff");
+
+    // The CSP: the site's pages, whose forms post to the API. The API's own origin cannot
+    // be named (see the template: a circular dependency), so the policy names the API
+    // Gateway hosts of the stack's region, which the ApiUrl output is one of.
+    let csp = get(config, &["ContentSecurityPolicy", "ContentSecurityPolicy"]).unwrap();
+    let (tag, text) = tagged(csp).expect("the CSP is a !Sub");
+    assert_eq!(tag, "Sub");
+    let api_hosts = "https://*.execute-api.${AWS::Region}.${AWS::URLSuffix}";
+    assert_eq!(
+        s(text),
+        sh::content_security_policy(Origins {
+            site: None,
+            api: Some(api_hosts),
+        }),
+        "the template's CSP differs from shared::http::security_headers"
+    );
+    let api_url = describe(get(&t, &["Outputs", "ApiUrl", "Value"]).unwrap());
+    let host_pattern = api_hosts.trim_start_matches("https://*");
+    assert!(
+        api_url.starts_with("Sub:https://${HttpApi}") && api_url.ends_with(host_pattern),
+        "ApiUrl ({api_url}) is one of the hosts form-action allows ({api_hosts})"
+    );
+    // CloudFront refuses a policy whose CSP is longer than 1783 characters.
+    let longest = substitute(&s(text)).replace("${AWS::URLSuffix}", "amazonaws.com.cn");
+    assert!(longest.len() <= 1783, "{} characters", longest.len());
+
+    // Attached to every behaviour of every distribution.
+    let distributions = resources_of_type(&t, "AWS::CloudFront::Distribution");
+    assert!(!distributions.is_empty());
+    for (id, d) in distributions {
+        let dc = get(d, &["Properties", "DistributionConfig"]).unwrap();
+        let mut behaviours = vec![get(dc, &["DefaultCacheBehavior"]).unwrap()];
+        if let Some(more) = get(dc, &["CacheBehaviors"]) {
+            behaviours.extend(list(more));
+        }
+        for b in behaviours {
+            assert_eq!(
+                get(b, &["ResponseHeadersPolicyId"]).map(describe),
+                Some(format!("Ref:{policy_id}")),
+                "{id}: a behaviour without the security headers policy"
+            );
+        }
+    }
 }

@@ -425,6 +425,21 @@ fn from_dynamodb_json(v: &Value) -> Value {
     }
 }
 
+/// Plain JSON as DynamoDB JSON (the form stream records carry).
+fn to_dynamodb_json(v: &Value) -> Value {
+    match v {
+        Value::String(s) => json!({ "S": s }),
+        Value::Number(n) => json!({ "N": n.to_string() }),
+        Value::Bool(b) => json!({ "BOOL": b }),
+        Value::Null => json!({ "NULL": true }),
+        Value::Array(a) => json!({ "L": a.iter().map(to_dynamodb_json).collect::<Vec<_>>() }),
+        Value::Object(o) => json!({ "M": o
+            .iter()
+            .map(|(k, v)| (k.clone(), to_dynamodb_json(v)))
+            .collect::<serde_json::Map<_, _>>() }),
+    }
+}
+
 fn image(event: &Value, which: &str) -> serde_json::Map<String, Value> {
     event["Records"][0]["dynamodb"][which]
         .as_object()
@@ -459,6 +474,9 @@ fn owner(name: &str, event: &Value) -> &'static str {
     }
     if name.starts_with("dynamodb-mention") {
         return "linkback-verify";
+    }
+    if name.starts_with("dynamodb-mail-request") {
+        return "supporter-mail";
     }
     if name.starts_with("dynamodb-") {
         let new_status = event
@@ -566,13 +584,9 @@ async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
         ("moderate", (128, vec![])),
         ("linkbacks", (256, vec![("RATE_LIMIT", "100".into())])),
         ("linkback-verify", (256, vec![])),
-        (
-            "signup",
-            (
-                256,
-                [form_env.clone(), vec![("MAIL_FROM", FROM.into())]].concat(),
-            ),
-        ),
+        // signup sends no mail: it queues requests, which supporter-mail (after it) sends.
+        ("signup", (256, form_env.clone())),
+        ("supporter-mail", (256, vec![("MAIL_FROM", FROM.into())])),
     ]);
 
     // Samples per function, in the order they are sent. The render function gets the daily
@@ -609,6 +623,18 @@ async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
                     .put(image(&event, "NewImage"), Condition::Always)
                     .await
                     .unwrap();
+            }
+            if name == "dynamodb-mail-request-queued.json" {
+                // The request the stream record is about, as signup stored it (today: a
+                // request the sender finds past its day is void).
+                let mut request = image(&event, "NewImage");
+                let now = time::OffsetDateTime::now_utc();
+                request.insert("requested".into(), shared::dates::rfc3339(now).into());
+                request.insert(
+                    "expires_at".into(),
+                    (now + time::Duration::days(1)).unix_timestamp().into(),
+                );
+                records.put(request, Condition::Always).await.unwrap();
             }
             let (outcome, took) = f.invoke(event.clone()).await;
             let what = format!("{fname} <- {name}");
@@ -681,6 +707,11 @@ fn check_sample(name: &str, event: &Value, outcome: &Outcome, what: &str) -> Str
         return format!("{status} {ct}, {} bytes", body.len());
     }
     let v = outcome.response(what);
+    if name == "dynamodb-mail-request-queued.json" {
+        // A sign-up of an address the site does not know: stored pending, the link mailed.
+        assert_eq!(v, &json!({"requests": 1, "sent": 1}), "{what}");
+        return v.to_string();
+    }
     if name == "dynamodb-comment-pending.json" || name == "dynamodb-mention-queued.json" {
         // (The mention's source cannot be reached from here: verified, and refused.)
         assert_eq!(v, &json!({"verified": 1}), "{what}");
@@ -754,6 +785,90 @@ async fn extra_invocations(
                 format!("{status}"),
                 took,
             ));
+        }
+        "signup" => {
+            // A sign-up with a fresh form token: answered at once; the one thing done is a
+            // mail request queued for supporter-mail (no mail sent from here).
+            let token = signer.form_token("signup", now - time::Duration::minutes(1));
+            let mut event = integration_tests::event("apigw-signup-post.json");
+            event["headers"]["content-type"] = "application/json".into();
+            event["headers"]["accept"] = "application/json".into();
+            event["isBase64Encoded"] = false.into();
+            let body = json!({"name": "Bo Ode", "email": "bo@example.net",
+                "supporter_type": "individual", "form_token": token,
+                "h-captcha-response": "10000000-aaaa-bbbb-cccc-000000000001"});
+            integration_tests::set_body(&mut event, &body.to_string());
+            let (outcome, took) = f.invoke(event).await;
+            let (status, _, text) = http_response(&outcome, "signup POST (valid token)");
+            assert_eq!(status, 202, "{text}");
+            assert!(text.contains("check-your-email"), "{text}");
+            let eh = shared::supporters::email_hash(signer, "bo@example.net");
+            let queued = records
+                .get(&format!("MAILREQ#{eh}"), "SIGNUP")
+                .await
+                .unwrap()
+                .expect("the request is queued");
+            assert_eq!(queued["status"], "queued");
+            assert!(
+                records
+                    .get(&format!("SUPPORTER#{eh}"), "PROFILE")
+                    .await
+                    .unwrap()
+                    .is_none(),
+                "nothing else is written on the request path"
+            );
+            out.push((
+                "a sign-up with a valid token".into(),
+                format!("{status}, queued"),
+                took,
+            ));
+        }
+        "supporter-mail" => {
+            // The sample's batch delivered again (a stream retry): handled already, nothing
+            // sent twice.
+            let sample = integration_tests::event("dynamodb-mail-request-queued.json");
+            let (outcome, took) = f.invoke(sample).await;
+            let v = outcome.response("supporter-mail (the sample again)");
+            assert_eq!(v, &json!({"requests": 1, "sent": 0}));
+            out.push(("the sample again".into(), v.to_string(), took));
+            // The request the signup function queued above, as the stream delivers it.
+            let eh = shared::supporters::email_hash(signer, "bo@example.net");
+            let queued = records
+                .get(&format!("MAILREQ#{eh}"), "SIGNUP")
+                .await
+                .unwrap()
+                .expect("signup queued a request");
+            let event = json!({"Records": [{
+                "eventID": "c9f0f895fb98ab9159f51fd0297e236d",
+                "eventName": "INSERT",
+                "eventVersion": "1.1",
+                "eventSource": "aws:dynamodb",
+                "awsRegion": REGION,
+                "dynamodb": {
+                    "ApproximateCreationDateTime": now.unix_timestamp(),
+                    "Keys": {"pk": to_dynamodb_json(&queued["pk"]), "sk": to_dynamodb_json(&queued["sk"])},
+                    "NewImage": to_dynamodb_json(&Value::Object(queued.clone()))["M"].clone(),
+                    "SequenceNumber": "111300000000012345678901",
+                    "SizeBytes": 512,
+                    "StreamViewType": "NEW_AND_OLD_IMAGES"
+                },
+                "eventSourceARN": format!("arn:aws:dynamodb:{REGION}:123456789012:table/{TABLE}/stream/2026-11-01T00:00:00.000")
+            }]});
+            let (outcome, took) = f.invoke(event).await;
+            let v = outcome.response("supporter-mail (signup's request)");
+            assert_eq!(v, &json!({"requests": 1, "sent": 1}));
+            let stored = records
+                .get(&format!("SUPPORTER#{eh}"), "PROFILE")
+                .await
+                .unwrap()
+                .expect("stored pending by the sender");
+            assert_eq!(stored["status"], "pending");
+            assert!(records
+                .get(&format!("MAILREQ#{eh}"), "SIGNUP")
+                .await
+                .unwrap()
+                .is_none());
+            out.push(("signup's request".into(), v.to_string(), took));
         }
         "moderate" => {
             // A real link for the comment spam-verify scored (seeded from the pending sample).
@@ -895,7 +1010,8 @@ fn posted_error(body: &str, what: &str) -> (String, String) {
 }
 
 /// AWS's own sample events (every fixture of the `aws_lambda_events` crate: S3, DynamoDB
-/// stream, EventBridge, SQS, API Gateway...) sent to the render and spam-verify binaries.
+/// stream, EventBridge, SQS, API Gateway...) sent to the render, supporter-mail and
+/// spam-verify binaries.
 /// Whatever fails is reported to Lambda as a named error type (a variant of the function's
 /// error enum, not the type name of a boxed error) with a message; no IP or e-mail address
 /// of the events reaches a message or a log line; records skipped as not ours are said at
@@ -950,11 +1066,16 @@ async fn aws_sample_events_fail_with_named_error_types_through_the_runtime_api()
         ("SIGNING_KEY", SIGNING_KEY.into()),
     ];
     // Name, errorType prefix, memory and own environment.
-    let functions: [(&str, &str, FunctionConfig); 2] = [
+    let functions: [(&str, &str, FunctionConfig); 3] = [
         (
             "render",
             "RenderError::",
             (512, vec![("SITE_BUCKET", SITE.into())]),
+        ),
+        (
+            "supporter-mail",
+            "SendError::",
+            (256, vec![("MAIL_FROM", FROM.into())]),
         ),
         (
             "spam-verify",
@@ -985,6 +1106,18 @@ async fn aws_sample_events_fail_with_named_error_types_through_the_runtime_api()
                 "s3-post-put.json".into(),
                 integration_tests::event("s3-post-put.json"),
             ));
+        } else if fname == "supporter-mail" {
+            let name = "dynamodb-mail-request-queued.json";
+            let event = integration_tests::event(name);
+            let mut request = image(&event, "NewImage");
+            let now = time::OffsetDateTime::now_utc();
+            request.insert("requested".into(), shared::dates::rfc3339(now).into());
+            request.insert(
+                "expires_at".into(),
+                (now + time::Duration::days(1)).unix_timestamp().into(),
+            );
+            records.put(request, Condition::Always).await.unwrap();
+            well_formed.push((name.into(), event));
         } else {
             let event = integration_tests::event("dynamodb-comment-pending.json");
             records

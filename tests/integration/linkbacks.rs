@@ -335,6 +335,23 @@ async fn pingbacks_and_webmentions_from_real_clients_are_verified_moderated_and_
     assert!(!post.contains("<script>alert"), "{post}");
     assert!(!post.contains("onerror=alert"), "{post}");
     assert!(!post.contains("javascript:alert"), "{post}");
+    // Stored as escaped text (the linkbacks' write path), in the form a read takes as it is.
+    let stored = shared::ports::ItemStore::query(
+        &site.records,
+        &shared::comments::post_pk("the-big-link-up"),
+        shared::comments::COMMENT_SK_PREFIX,
+    )
+    .await
+    .unwrap();
+    assert!(stored.len() >= 3, "{stored:?}");
+    for item in stored {
+        let html = item["body_html"].as_str().unwrap();
+        assert!(shared::markdown::SafeHtml::is_sanitised(html), "{html}");
+        assert!(
+            !html.contains("<script") && !html.contains("<img"),
+            "{html}"
+        );
+    }
     assert!(
         post.contains("rel=\"nofollow ugc\">alert(1)</a>"),
         "the title, as text: {post}"

@@ -258,7 +258,7 @@ async fn comment_is_posted_moderated_through_the_mailed_link_and_published() {
 }
 
 /// Sign-up on the local server, end to end: the static sign-up page's form, the
-/// confirmation mail in the outbox, confirm by POST (the GET only shows a button), one-click
+/// confirmation mail in the outbox (sent from the change feed by the supporter mail sender), confirm by POST (the GET only shows a button), one-click
 /// unsubscribe (RFC 8058), and erasure.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn supporter_signs_up_confirms_unsubscribes_and_is_erased() {
@@ -280,6 +280,8 @@ async fn supporter_signs_up_confirms_unsubscribes_and_is_erased() {
     )
     .unwrap();
     site.builder.full_build().await.unwrap();
+    // The change feed's consumers, as `site serve` runs them: the mails come from there.
+    site.start_stream_processing().unwrap();
     let server = site::server::Server::new(listener, site.clone());
     tokio::spawn(server.run());
     let client = reqwest::Client::builder()
@@ -331,6 +333,12 @@ async fn supporter_signs_up_confirms_unsubscribes_and_is_erased() {
         "the address is not echoed"
     );
 
+    // The request was answered at once; the mail is sent by the supporter mail sender,
+    // from the change feed.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while site.outbox.messages().is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let mails = site.outbox.messages();
     assert_eq!(mails.len(), 1, "one confirmation mail");
     let mail = shared::mail::ReadMail::parse(&mails[0].1);
@@ -750,4 +758,94 @@ async fn the_command_line_moderates_while_the_server_runs() {
 
     server.kill().unwrap();
     server.wait().unwrap();
+}
+
+/// The browser security headers, as CloudFront sends them (the one definition in
+/// `shared::http::security_headers`), on every answer of the local server: the site's
+/// pages, feeds, stylesheet and error page, and the form functions' pages, whose policy
+/// names the site's origin (their stylesheet and photos are the site's).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_answer_carries_the_security_headers() {
+    use shared::http::security_headers::{self as sh, Origins};
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    copy_dir(&sample_content(), &content);
+    let site = LocalSite::open(&content, &tmp.path().join("data")).unwrap();
+    site.builder.full_build().await.unwrap();
+    let server = site::server::bind("127.0.0.1:0".parse().unwrap(), site.clone())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    tokio::spawn(server.run());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let check = |what: &str, r: &reqwest::Response, csp: &str| {
+        let h = |name: &str| {
+            r.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_string())
+                .unwrap_or_else(|| panic!("{what}: no {name}"))
+        };
+        assert_eq!(h("content-security-policy"), csp, "{what}");
+        assert_eq!(
+            h("strict-transport-security"),
+            sh::STRICT_TRANSPORT_SECURITY,
+            "{what}"
+        );
+        assert_eq!(h("x-content-type-options"), "nosniff", "{what}");
+        assert_eq!(
+            h("referrer-policy"),
+            "strict-origin-when-cross-origin",
+            "{what}"
+        );
+        assert_eq!(h("x-frame-options"), "DENY", "{what}");
+    };
+
+    // The site's own pages: sample/content's forms post to the same address.
+    let site_csp = sh::content_security_policy(Origins::default());
+    assert!(
+        site_csp.contains("frame-ancestors 'none'") && site_csp.contains("https://*.hcaptcha.com")
+    );
+    for path in [
+        "/",
+        "/posts/the-big-link-up/",
+        "/posts/the-big-link-up/comments.xml",
+        "/static/theme.css",
+        "/no-such-page/",
+    ] {
+        let r = client
+            .get(format!("http://{addr}{path}"))
+            .send()
+            .await
+            .unwrap();
+        check(path, &r, &site_csp);
+    }
+
+    // A form function's page (a comment post without its token): the site's origin too.
+    let config = site.linkbacks.pages.config().await.unwrap();
+    let origin = sh::origin_of(&config.base_url).unwrap();
+    let r = client
+        .post(format!("http://{addr}/posts/the-big-link-up/comments"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "text/html")
+        .body("name=A&email=a%40example.org&body=Hello")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    let api_csp = sh::content_security_policy(Origins {
+        site: Some(&origin),
+        api: None,
+    });
+    assert!(
+        api_csp.contains(&format!("style-src 'self' {origin} ")),
+        "{api_csp}"
+    );
+    check("a form function's page", &r, &api_csp);
 }

@@ -240,3 +240,83 @@ fn retitle(post: &str, title: &str) -> String {
         .join("\n")
         + "\n"
 }
+
+/// A comment record whose HTML was never sanitised, written straight into the table (as
+/// an old version, a hand edit or a compromised writer would leave it): the post page and
+/// the post's comments feed the render function publishes show it inert, its text kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsanitised_comment_record_is_published_inert() {
+    use shared::ports::{Condition, ItemStore};
+    let moto = Moto::start();
+    let (s3, builder) = setup(&moto).await;
+    let records = DynamoItemStore::new(dynamodb_client(&moto.sdk_config().await), TABLE);
+    let (post, id, created) = ("the-big-link-up", "c0ffee01", "2026-01-02T03:04:05Z");
+    let hostile = "<p>Kind words<img src=x onerror=alert(1)></p><script>alert(2)</script>\
+                   <p><a href=\"javascript:alert(3)\" onclick=\"alert(4)\">a link</a> \
+                   <svg onload=alert(5)></svg><iframe src=\"https://evil.example/\"></iframe></p>";
+    let serde_json::Value::Object(item) = serde_json::json!({
+        "pk": shared::comments::post_pk(post),
+        "sk": shared::comments::comment_sk(id),
+        "gsi1pk": shared::keys::comments_by_status("approved"),
+        "gsi1sk": format!("{created}#{id}"),
+        "type": "comment",
+        "id": id,
+        "post": post,
+        "author": "Mallory",
+        "body_md": "Kind words",
+        "body_html": hostile,
+        "status": "approved",
+        "kind": "comment",
+        "created": created,
+    }) else {
+        unreachable!()
+    };
+    assert!(records.put(item, Condition::Always).await.unwrap());
+
+    let report = render::handler::handle(&builder, event("schedule-daily-rebuild.json"))
+        .await
+        .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    let (page, ..) = get(&s3, &format!("posts/{post}/index.html")).await.unwrap();
+    let comment = {
+        let start = page
+            .find(&format!("id=\"comment-{id}\""))
+            .expect("the comment is shown");
+        let end = start + page[start..].find("</article>").unwrap();
+        page[start..end].to_string()
+    };
+    let (feed, ..) = get(&s3, &shared::site::layout::site::post_comments_feed(post))
+        .await
+        .unwrap();
+    let doc = roxmltree::Document::parse(&feed).expect("well-formed comments feed");
+    let content = doc
+        .descendants()
+        .find(|n| n.tag_name().name() == "content")
+        .and_then(|n| n.text())
+        .expect("the comment's HTML in the feed")
+        .to_string();
+    for (what, html) in [("post page", &comment), ("comments feed", &content)] {
+        assert!(
+            html.contains("Kind words") && html.contains("a link"),
+            "{what}: {html}"
+        );
+        let lower = html.to_ascii_lowercase();
+        for bad in [
+            "<script",
+            "<img",
+            "<svg",
+            "<iframe",
+            "onerror",
+            "onclick",
+            "onload",
+            "javascript:",
+            "alert(",
+        ] {
+            assert!(!lower.contains(bad), "{what} has {bad}: {html}");
+        }
+    }
+    assert!(
+        !page.contains("alert("),
+        "nothing of it anywhere on the page"
+    );
+}

@@ -1,16 +1,19 @@
 //! Supporter sign-up end to end through the function's entry point (`signup::handler::handle`)
 //! with API Gateway HTTP API (v2) events from `events/`, against DynamoDB, S3 and SES in
-//! moto, with hCaptcha's test keys or a stand-in for hCaptcha on a loopback port.
+//! moto, with hCaptcha's test keys or a stand-in for hCaptcha on a loopback port. The mails
+//! are sent by the supporter-mail function's entry point
+//! (`supporter_mail::handler::on_invocation`), fed the table's stream as moto records it.
 //!
 //! Long on purpose: every sign-up scenario shares one world and its helpers (forms as a
 //! browser posts them, mails read back from moto); each test is one story.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use integration_tests::{
     apigw_request, body_text, create_table, form_body, sample_content, set_body, upload_dir,
-    CaptchaStub, Moto,
+    CaptchaStub, Moto, TableStream,
 };
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
@@ -18,7 +21,10 @@ use shared::adapters::aws::{dynamodb_client, s3_client, ses_client, DynamoItemSt
 use shared::adapters::captcha::{HcaptchaVerifier, TestKeyVerifier, TEST_RESPONSE};
 use shared::adapters::mail::SesMailer;
 use shared::mail::ReadMail;
-use shared::ports::{BlobStore, CaptchaVerifier, Clock, FixedClock, Item, ItemStore};
+use shared::ports::{
+    BlobStore, CaptchaVerifier, Clock, Condition, FixedClock, Item, ItemStore, MailError, Mailer,
+    OutgoingMail, StoreError,
+};
 use shared::signing::Signer;
 use shared::supporters::{email_hash, token_hash, Status, Supporter};
 use shared::wiring::Assembled;
@@ -34,13 +40,143 @@ const SECRET: &str = "0x2222222222222222222222222222222222222222";
 const ADA: &str = "ada@example.net";
 const IP: &str = "198.51.100.23";
 
+/// The records store (DynamoDB in moto) with every operation noted by its kind and the
+/// shape of its key (hashes masked), never its values: what a request does, to compare
+/// between visitors.
+struct Recording {
+    inner: DynamoItemStore,
+    ops: Mutex<Vec<String>>,
+}
+
+/// A key with its keyed hashes and numbers masked: `MAILREQ#<h>`, `RATE#signup#<h>`,
+/// `W#<n>`.
+fn key_shape(key: &str) -> String {
+    key.split('#')
+        .map(|part| {
+            if !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()) {
+                "<n>"
+            } else if part.len() >= 16 && part.chars().all(|c| c.is_ascii_hexdigit()) {
+                "<h>"
+            } else {
+                part
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("#")
+}
+
+impl Recording {
+    fn note(&self, op: String) {
+        self.ops.lock().unwrap().push(op);
+    }
+
+    /// The operations since the last call.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ops.lock().unwrap())
+    }
+}
+
+fn condition_shape(c: &Condition) -> String {
+    match c {
+        Condition::Always => "always".into(),
+        Condition::NotExists => "if absent".into(),
+        Condition::Equals { attr, .. } => format!("if {attr} is"),
+    }
+}
+
+#[async_trait::async_trait]
+impl ItemStore for Recording {
+    async fn get(&self, pk: &str, sk: &str) -> Result<Option<Item>, StoreError> {
+        self.note(format!("get {} {}", key_shape(pk), key_shape(sk)));
+        self.inner.get(pk, sk).await
+    }
+    async fn put(&self, item: Item, condition: Condition) -> Result<bool, StoreError> {
+        let key = |k: &str| {
+            item.get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string()
+        };
+        let mut attrs: Vec<&str> = item.keys().map(String::as_str).collect();
+        attrs.sort();
+        self.note(format!(
+            "put {} {} [{}] {}",
+            key_shape(&key("pk")),
+            key_shape(&key("sk")),
+            attrs.join(" "),
+            condition_shape(&condition)
+        ));
+        self.inner.put(item, condition).await
+    }
+    async fn delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: Condition,
+    ) -> Result<Option<Item>, StoreError> {
+        self.note(format!(
+            "delete {} {} {}",
+            key_shape(pk),
+            key_shape(sk),
+            condition_shape(&condition)
+        ));
+        self.inner.delete(pk, sk, condition).await
+    }
+    async fn query(&self, pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.note(format!("query {} {}", key_shape(pk), key_shape(sk_prefix)));
+        self.inner.query(pk, sk_prefix).await
+    }
+    async fn query_gsi1(&self, gsi1pk: &str, sk_prefix: &str) -> Result<Vec<Item>, StoreError> {
+        self.note(format!("query gsi1 {gsi1pk} {}", key_shape(sk_prefix)));
+        self.inner.query_gsi1(gsi1pk, sk_prefix).await
+    }
+    async fn increment(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+    ) -> Result<i64, StoreError> {
+        self.note(format!("increment {} {}", key_shape(pk), key_shape(sk)));
+        self.inner.increment(pk, sk, by, expires_at).await
+    }
+}
+
+/// SES (moto) that can be made to fail, as SES does when it throttles or refuses; counts
+/// every attempt to send.
+struct Ses {
+    inner: SesMailer,
+    failing: AtomicBool,
+    attempts: AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl Mailer for Ses {
+    async fn send(&self, mail: &OutgoingMail) -> Result<(), MailError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            // SES names the recipient in some refusals: it must not reach a log or an error.
+            return Err(MailError(format!(
+                "Throttling: Maximum sending rate exceeded (for {})",
+                mail.to
+            )));
+        }
+        self.inner.send(mail).await
+    }
+}
+
 struct World {
     moto: Moto,
     records: Arc<dyn ItemStore>,
+    recording: Arc<Recording>,
+    ses: Arc<Ses>,
     signer: Signer,
     clock: Arc<FixedClock>,
     ddb: aws_sdk_dynamodb::Client,
     deps: Deps,
+    /// The supporter-mail function, on the same parts.
+    sender: supporter_mail::handler::Deps,
+    stream: TableStream,
     parts: Assembled,
     seen: Mutex<HashSet<String>>,
 }
@@ -57,13 +193,23 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
     upload_dir(&s3, CONTENT, &sample_content()).await;
     let ddb = dynamodb_client(&sdk);
     create_table(&ddb, TABLE).await;
+    let stream = TableStream::open(&moto, TABLE).await;
     ses_client(&sdk)
         .create_email_identity()
         .email_identity(FROM)
         .send()
         .await
         .unwrap();
-    let records: Arc<dyn ItemStore> = Arc::new(DynamoItemStore::new(ddb.clone(), TABLE));
+    let recording = Arc::new(Recording {
+        inner: DynamoItemStore::new(ddb.clone(), TABLE),
+        ops: Mutex::new(Vec::new()),
+    });
+    let records: Arc<dyn ItemStore> = recording.clone();
+    let ses = Arc::new(Ses {
+        inner: SesMailer::new(ses_client(&sdk)),
+        failing: AtomicBool::new(false),
+        attempts: AtomicUsize::new(0),
+    });
     let content: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), CONTENT, ""));
     let state: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3, CONTENT, "_state/"));
     let signer = Signer::new(&[21u8; 32]).unwrap();
@@ -76,7 +222,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
         state: state.clone(),
         // The sign-up function never writes the site.
         site: state.clone(),
-        mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
+        mailer: ses.clone(),
         captcha,
         clock: clock.clone(),
         signer: signer.clone(),
@@ -88,14 +234,32 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
     };
     World {
         deps: Deps::build(&parts).unwrap(),
+        sender: supporter_mail::handler::Deps::build(&parts).unwrap(),
+        stream,
         parts,
         moto,
         records,
+        recording,
+        ses,
         signer,
         clock,
         ddb,
         seen: Mutex::new(HashSet::new()),
     }
+}
+
+/// The stream records the supporter-mail function's trigger passes (its filter in
+/// infra/template.yaml: a mail request inserted or replaced with the status `queued`).
+fn for_the_sender(records: Vec<Value>) -> Vec<Value> {
+    records
+        .into_iter()
+        .filter(|r| {
+            let new = &r["dynamodb"]["NewImage"];
+            ["INSERT", "MODIFY"].contains(&r["eventName"].as_str().unwrap_or(""))
+                && new["type"]["S"] == "mail-request"
+                && new["status"]["S"] == "queued"
+        })
+        .collect()
 }
 
 impl World {
@@ -123,6 +287,25 @@ impl World {
     /// Call the function, without following a redirect.
     async fn call_once(&self, req: Request) -> Response<Body> {
         handle(&self.deps, req).await
+    }
+
+    /// The stream batch the supporter-mail function would get now (the records its filter
+    /// passes since the last call), as Lambda hands it over; `None` when there are none.
+    async fn stream_batch(&self) -> Option<Value> {
+        let records = for_the_sender(self.stream.next_records().await);
+        (!records.is_empty()).then(|| json!({ "Records": records }))
+    }
+
+    /// Run the supporter-mail function on what the stream delivered since the last call,
+    /// as its trigger would (batches of 10).
+    async fn deliver(&self) {
+        let records = for_the_sender(self.stream.next_records().await);
+        for batch in records.chunks(10) {
+            let event = json!({ "Records": batch });
+            supporter_mail::handler::on_invocation(&self.sender, event)
+                .await
+                .unwrap_or_else(|e| panic!("supporter-mail failed: {e}"));
+        }
     }
 
     /// The token of a sign-up page rendered a minute ago.
@@ -163,8 +346,16 @@ impl World {
         self.signup_form(fields, IP, IP)
     }
 
-    /// New mails SES (moto) has accepted since the last call.
+    /// New mails, once they are sent: the supporter-mail function is run on what the
+    /// table's stream delivered since the last call, then the mails SES (moto) accepted
+    /// since the last call are returned.
     async fn new_mails(&self) -> Vec<ReadMail> {
+        self.deliver().await;
+        self.sent_mails().await
+    }
+
+    /// New mails SES (moto) has accepted since the last call (the sender not run).
+    async fn sent_mails(&self) -> Vec<ReadMail> {
         fn walk(v: &Value, out: &mut Vec<String>) {
             match v {
                 Value::Object(m) => {
@@ -1018,7 +1209,7 @@ async fn hcaptcha_is_asked_and_its_silence_is_a_503() {
     assert_eq!(status, 400);
     assert!(page.contains("please complete the captcha"), "{page}");
     assert!(page.contains("value=\"Ada Lovelace\""));
-    assert_eq!(no.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(no.calls.load(Ordering::SeqCst), 1);
     assert!(w.supporter(ADA).await.is_none());
 
     let silent = silent_captcha().await;
@@ -1036,9 +1227,9 @@ async fn hcaptcha_is_asked_and_its_silence_is_a_503() {
     w.deps = w.deps_with(verifier(&yes.url), 100);
     let (status, page, _) = w.call(w.signup(&[])).await;
     assert_eq!(status, 200, "{page}");
-    assert_eq!(yes.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
-    assert_eq!(w.supporter(ADA).await.unwrap().status, Status::Pending);
+    assert_eq!(yes.calls.load(Ordering::SeqCst), 1);
     assert_eq!(w.one_mail().await.header("to"), Some(ADA));
+    assert_eq!(w.supporter(ADA).await.unwrap().status, Status::Pending);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1173,4 +1364,329 @@ async fn forms_that_change_something_redirect_to_a_page_that_can_be_reloaded() {
     )
     .await;
     assert_eq!(unknown.status(), 404);
+}
+
+/// What an address is, for the comparisons below.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Known {
+    Unknown,
+    Pending,
+    Confirmed,
+    Erased,
+}
+
+/// A request's answer and the work it did: its status, headers and body bytes, the records
+/// operations (kinds and key shapes, see [`Recording`]) and the attempts to send a mail.
+#[derive(Debug, PartialEq)]
+struct Seen {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    ops: Vec<String>,
+    sends: usize,
+}
+
+impl World {
+    /// Bring `email` into `state` through the function's routes (the sender run as the
+    /// stream would run it); the manage token its mails carry, if it got one.
+    async fn make(&self, email: &str, state: Known) -> Option<String> {
+        if state == Known::Unknown {
+            return None;
+        }
+        assert_eq!(self.call(self.signup(&[("email", email)])).await.0, 200);
+        let mail = self.one_mail().await;
+        let manage = manage_token(&mail);
+        if state != Known::Pending {
+            let confirm = post_token("/signup/confirm", &confirm_token(&mail));
+            assert_eq!(self.call(confirm).await.0, 200);
+        }
+        if state == Known::Erased {
+            assert_eq!(
+                self.call(post_token("/signup/remove", &manage)).await.0,
+                200
+            );
+        }
+        Some(manage)
+    }
+
+    /// One request through the function as the browser (or script) sends it, no redirect
+    /// followed, with SES failing or not: what it answered and what it did.
+    async fn seen(&self, req: Request, ses_failing: bool) -> Seen {
+        self.ses.failing.store(ses_failing, Ordering::SeqCst);
+        self.recording.take();
+        let sends = self.ses.attempts.load(Ordering::SeqCst);
+        let resp = self.call_once(req).await;
+        let ops = self.recording.take();
+        let sends = self.ses.attempts.load(Ordering::SeqCst) - sends;
+        self.ses.failing.store(false, Ordering::SeqCst);
+        let mut headers: Vec<(String, String)> = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap().to_string()))
+            .collect();
+        headers.sort();
+        let body = match resp.body() {
+            Body::Text(t) => t.as_bytes().to_vec(),
+            Body::Binary(b) => b.clone(),
+            _ => Vec::new(),
+        };
+        Seen {
+            status: resp.status().as_u16(),
+            headers,
+            body,
+            ops,
+            sends,
+        }
+    }
+}
+
+/// Every case answered and did exactly what the first did; the request path wrote `writes`
+/// (key shapes) and sent nothing.
+fn assert_alike(cases: &[(String, Seen)], ops: &[&str]) {
+    let (first_what, first) = &cases[0];
+    for (what, seen) in cases {
+        assert_eq!(
+            (seen.status, &seen.headers),
+            (first.status, &first.headers),
+            "{what} vs {first_what}: status and headers"
+        );
+        assert!(
+            seen.body == first.body,
+            "{what} vs {first_what}: body bytes\n{}\n---\n{}",
+            String::from_utf8_lossy(&seen.body),
+            String::from_utf8_lossy(&first.body)
+        );
+        assert_eq!(
+            seen.ops, first.ops,
+            "{what} vs {first_what}: records operations"
+        );
+        assert_eq!(seen.sends, 0, "{what}: a mail was sent on the request path");
+    }
+    let shapes: Vec<String> = first
+        .ops
+        .iter()
+        .map(|o| o.split(" [").next().unwrap().to_string())
+        .collect();
+    assert_eq!(shapes, ops, "the request path's work: {:?}", first.ops);
+}
+
+/// Issue 11, 1.2 (supporter enumeration by timing): `POST /signup/my-data` (by address and
+/// by link) and `POST /signup` answer an unknown, a pending, a confirmed and an erased
+/// address, and a confirmed one while SES fails, with the same status and bytes, after the
+/// same records operations (counted through a recording store around the real DynamoDB
+/// adapter: the rate limit, then one put of the same shape) and no mail. The mails come
+/// afterwards, from the supporter-mail function run on the table's stream: to whom there is
+/// something to send, and to nobody else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forms_answer_alike_and_do_the_same_work_whatever_the_address() {
+    let w = world().await;
+    let states = [
+        Known::Unknown,
+        Known::Pending,
+        Known::Confirmed,
+        Known::Erased,
+    ];
+    let mut people = Vec::new();
+    for (i, state) in states.into_iter().enumerate() {
+        let email = format!("{state:?}{i}@example.net").to_lowercase();
+        let manage = w.make(&email, state).await;
+        people.push((state, email, manage));
+    }
+    let confirmed = people[2].1.clone();
+    let ask = |email: &str| {
+        let body = form_body(&[
+            ("email", email),
+            ("contact_reference", ""),
+            ("h-captcha-response", TEST_RESPONSE),
+        ]);
+        route(
+            "apigw-signup-post.json",
+            "POST",
+            "/signup/my-data",
+            None,
+            Some(("application/x-www-form-urlencoded", &body)),
+        )
+    };
+
+    // My data, by address. (A first request warms the page cache.)
+    w.call_once(ask("warm@example.net")).await;
+    w.new_mails().await;
+    let mut cases = Vec::new();
+    for (state, email, _) in &people {
+        cases.push((format!("{state:?}"), w.seen(ask(email), false).await));
+    }
+    cases.push((
+        "confirmed, SES failing".into(),
+        w.seen(ask(&confirmed), true).await,
+    ));
+    assert_eq!(cases[0].1.status, 303);
+    assert_alike(
+        &cases,
+        &[
+            "increment RATE#my-data#<h> W#<n>",
+            "put MAILREQ#<h> MY-DATA",
+        ],
+    );
+    assert!(
+        w.sent_mails().await.is_empty(),
+        "nothing is mailed before the sender runs"
+    );
+    let mails = w.new_mails().await;
+    assert_eq!(mails.len(), 1, "the confirmed supporter's copy, once");
+    assert_eq!(mails[0].header("to"), Some(confirmed.as_str()));
+    assert!(mails[0].header("subject").unwrap().contains("Your details"));
+
+    // My data, by the link in a mail (JSON): pending, confirmed, erased.
+    let mut cases = Vec::new();
+    for (state, _, manage) in &people[1..] {
+        let req = json_post(
+            "/signup/my-data",
+            json!({ "token": manage.as_deref().unwrap() }),
+        );
+        cases.push((format!("{state:?}"), w.seen(req, false).await));
+    }
+    let req = json_post(
+        "/signup/my-data",
+        json!({ "token": people[2].2.as_deref().unwrap() }),
+    );
+    cases.push(("confirmed, SES failing".into(), w.seen(req, true).await));
+    assert_eq!(cases[0].1.status, 202);
+    assert_alike(&cases, &["put MAILREQ#<h> MY-DATA"]);
+    let mails = w.new_mails().await;
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].header("to"), Some(confirmed.as_str()));
+
+    // Sign-up, with addresses in each state (new ones: each address gets three mails a day).
+    let mut people = Vec::new();
+    for (i, state) in states.into_iter().enumerate() {
+        let email = format!("{state:?}-signup{i}@example.net").to_lowercase();
+        w.make(&email, state).await;
+        people.push((state, email));
+    }
+    let mut cases = Vec::new();
+    for (state, email) in &people {
+        let req = w.signup(&[("email", email)]);
+        cases.push((format!("{state:?}"), w.seen(req, false).await));
+    }
+    let req = w.signup(&[("email", &people[2].1)]);
+    cases.push(("confirmed, SES failing".into(), w.seen(req, true).await));
+    assert_eq!(cases[0].1.status, 303);
+    assert_alike(
+        &cases,
+        &["increment RATE#signup#<h> W#<n>", "put MAILREQ#<h> SIGNUP"],
+    );
+    assert!(w.sent_mails().await.is_empty());
+    let mut mails: Vec<(String, String)> = w
+        .new_mails()
+        .await
+        .iter()
+        .map(|m| {
+            (
+                m.header("to").unwrap().to_string(),
+                m.header("subject").unwrap().to_string(),
+            )
+        })
+        .collect();
+    mails.sort();
+    let title_free: Vec<(String, String)> = mails
+        .iter()
+        .map(|(to, s)| (to.clone(), s.split(" to ").next().unwrap().to_string()))
+        .collect();
+    assert_eq!(
+        title_free,
+        [
+            (people[2].1.clone(), "You are already signed up".to_string()),
+            (
+                people[1].1.clone(),
+                "Please confirm your sign-up".to_string()
+            ),
+            (
+                people[0].1.clone(),
+                "Please confirm your sign-up".to_string()
+            ),
+        ],
+        "the erased address gets nothing; {mails:?}"
+    );
+}
+
+/// SES refusing a mail fails the sender's invocation, so the stream retries the batch; the
+/// retry sends the same mail (the same link) once SES is back, the day's allowance is taken
+/// once, and the batch delivered again after that sends nothing twice. The link works once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_ses_refuses_is_retried_and_sent_once() {
+    let w = world().await;
+    assert_eq!(w.call(w.signup(&[])).await.0, 200);
+    let batch = w
+        .stream_batch()
+        .await
+        .expect("the request reached the stream");
+    assert_eq!(batch["Records"].as_array().unwrap().len(), 1);
+
+    w.ses.failing.store(true, Ordering::SeqCst);
+    for _ in 0..2 {
+        let err = supporter_mail::handler::on_invocation(&w.sender, batch.clone())
+            .await
+            .expect_err("a mail SES refused fails the batch");
+        assert_eq!(err.error_type(), "SendError::Mail");
+        assert!(!err.to_string().contains(ADA), "{err}");
+    }
+    w.ses.failing.store(false, Ordering::SeqCst);
+    assert_eq!(w.ses.attempts.load(Ordering::SeqCst), 2);
+    assert!(w.sent_mails().await.is_empty());
+    let eh = email_hash(&w.signer, ADA);
+    let request = w
+        .records
+        .get(&format!("MAILREQ#{eh}"), "SIGNUP")
+        .await
+        .unwrap()
+        .expect("kept for the retry");
+    assert_eq!(
+        (&request["status"], &request["decided"]),
+        (&json!("decided"), &json!("confirm"))
+    );
+    let day = w.clock.now().unix_timestamp() / 86_400 * 86_400;
+    let allowance = w
+        .records
+        .get(&format!("MAILS#{eh}"), &format!("D#{day}"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(allowance["count"], 1, "the day's allowance is taken once");
+    let pending = w.supporter(ADA).await.expect("stored pending");
+
+    // SES is back: the retry sends the mail, once, with the link stored on the first try.
+    let v = supporter_mail::handler::on_invocation(&w.sender, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"requests": 1, "sent": 1}));
+    let mut mails = w.sent_mails().await;
+    assert_eq!(mails.len(), 1);
+    let mail = mails.remove(0);
+    let token = confirm_token(&mail);
+    assert_eq!(pending.token_hash, Some(token_hash(&token)));
+    assert!(w
+        .records
+        .get(&format!("MAILREQ#{eh}"), "SIGNUP")
+        .await
+        .unwrap()
+        .is_none());
+
+    // The stream delivers at least once: the same batch again sends nothing.
+    let v = supporter_mail::handler::on_invocation(&w.sender, batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"requests": 1, "sent": 0}));
+    assert!(w.sent_mails().await.is_empty());
+    // The sender's own writes are not for it (its trigger passes none of them).
+    assert!(w.stream_batch().await.is_none());
+
+    // The link works once; the batch delivered after that still sends nothing.
+    assert_eq!(w.call(post_token("/signup/confirm", &token)).await.0, 200);
+    assert_eq!(w.call(post_token("/signup/confirm", &token)).await.0, 400);
+    let v = supporter_mail::handler::on_invocation(&w.sender, batch)
+        .await
+        .unwrap();
+    assert_eq!(v, json!({"requests": 1, "sent": 0}));
+    assert!(w.sent_mails().await.is_empty());
+    assert_eq!(w.supporter(ADA).await.unwrap().status, Status::Confirmed);
 }

@@ -1,12 +1,13 @@
 //! The sign-up function: supporters join with double opt-in, choose the newsletter,
 //! unsubscribe in one click, ask for their data and erase themselves. The rules live in
-//! [`shared::supporters`]; this crate is the HTTP side.
+//! [`shared::supporters`]; this crate is the HTTP side. It sends no mail: the mails a
+//! visitor asks for are queued for `functions/supporter-mail`.
 
 use std::sync::Arc;
 
 use shared::env::EnvError;
 use shared::http::guard::Guard;
-use shared::ports::{Clock, ItemStore, Mailer};
+use shared::ports::{Clock, ItemStore};
 use shared::signing::Signer;
 use shared::site::build::Pages;
 use shared::wiring::Parts;
@@ -18,13 +19,10 @@ pub struct Deps {
     /// Honeypot, form token, rate limit and captcha for the public forms.
     pub guard: Guard,
     pub records: Arc<dyn ItemStore>,
-    pub mailer: Arc<dyn Mailer>,
     /// Pages (form re-shown, messages) and the site configuration (`api_url`, `title`).
     pub pages: Pages,
     pub clock: Arc<dyn Clock>,
     pub signer: Signer,
-    /// The `From:` of every mail (a verified SES identity on AWS).
-    pub from_address: String,
 }
 
 impl Deps {
@@ -33,10 +31,8 @@ impl Deps {
             guard: parts.guard()?,
             pages: parts.pages()?,
             records: parts.records()?,
-            mailer: parts.mailer()?,
             clock: parts.clock(),
             signer: parts.signer()?,
-            from_address: parts.mail_from()?,
         })
     }
 }

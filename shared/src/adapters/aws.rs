@@ -541,6 +541,16 @@ impl DynamoItemStore {
 pub fn changes_from_stream(
     event: &aws_lambda_events::event::dynamodb::Event,
 ) -> Result<Vec<ItemChange>, StoreError> {
+    changes_of_type(event, "comment")
+}
+
+/// [`changes_from_stream`] for a consumer of records of another `type` (its stream filter
+/// passes those): a record of another type is said at warn level, a malformed one of this
+/// type is an error.
+pub fn changes_of_type(
+    event: &aws_lambda_events::event::dynamodb::Event,
+    record_type: &str,
+) -> Result<Vec<ItemChange>, StoreError> {
     let image = |i: &serde_dynamo::Item| -> Result<Option<Item>, StoreError> {
         if i.is_empty() {
             return Ok(None);
@@ -558,19 +568,19 @@ pub fn changes_from_stream(
                 let kind = [&new, &old]
                     .iter()
                     .find_map(|i| i.as_ref()?.get("type")?.as_str());
-                if kind != Some("comment") {
+                if kind != Some(record_type) {
                     tracing::warn!(
                         record_type = kind.unwrap_or("(none)"),
-                        "stream record skipped: not a comment"
+                        "stream record skipped: not a {record_type}"
                     );
                 }
                 out.push(ItemChange { old, new })
             }
             (Err(e), _) | (_, Err(e)) => {
-                let comment = serde_dynamo::AttributeValue::S("comment".into());
+                let ours_type = serde_dynamo::AttributeValue::S(record_type.into());
                 let ours = [&r.change.old_image, &r.change.new_image]
                     .iter()
-                    .any(|i| i.get("type") == Some(&comment));
+                    .any(|i| i.get("type") == Some(&ours_type));
                 if ours {
                     return Err(e);
                 }

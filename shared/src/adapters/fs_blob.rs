@@ -44,6 +44,41 @@ impl FsBlobStore {
             .collect();
         Some(parts?.join("/"))
     }
+
+    /// Write `body` at `key`. A new file is written in place (nobody can be reading it
+    /// yet); an existing one is replaced by rename, so a reader sees the old page or the
+    /// new, never half. `exists` says the caller has just read the file (a full build
+    /// rewriting every page), which saves the failed create per file.
+    async fn write(&self, key: &str, body: Vec<u8>, exists: bool) -> Result<(), StoreError> {
+        let path = self.path_of(key)?;
+        let dir = path.parent().expect("a key has a parent").to_path_buf();
+        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            if !exists {
+                // A stat first: mkdir on an existing directory takes the parent's lock, and
+                // a full build writes thousands of files into existing directories.
+                if !dir.is_dir() {
+                    std::fs::create_dir_all(&dir)?;
+                }
+                match std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&path)
+                {
+                    Ok(mut f) => return std::io::Write::write_all(&mut f, &body),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let mut tmp = tempfile_in(&dir)?;
+            std::io::Write::write_all(&mut tmp.0, &body)?;
+            std::fs::rename(&tmp.1, &path)?;
+            tmp.1 = PathBuf::new();
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(e.to_string()))?
+        .map_err(io_err)
+    }
 }
 
 fn io_err(e: std::io::Error) -> StoreError {
@@ -64,34 +99,7 @@ impl BlobStore for FsBlobStore {
 
     async fn put(&self, key: &str, body: Vec<u8>, _meta: &ObjectMeta) -> Result<(), StoreError> {
         // Headers are derived from the key again when serving (layout::object_meta).
-        let path = self.path_of(key)?;
-        let dir = path.parent().expect("a key has a parent").to_path_buf();
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            // A stat first: mkdir on an existing directory takes the parent's lock, and a
-            // full build writes thousands of files into existing directories.
-            if !dir.is_dir() {
-                std::fs::create_dir_all(&dir)?;
-            }
-            // A new file is written in place (nobody can be reading it yet); an existing one
-            // is replaced by rename, so a reader sees the old page or the new, never half.
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => return std::io::Write::write_all(&mut f, &body),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-            let mut tmp = tempfile_in(&dir)?;
-            std::io::Write::write_all(&mut tmp.0, &body)?;
-            std::fs::rename(&tmp.1, &path)?;
-            tmp.1 = PathBuf::new();
-            Ok(())
-        })
-        .await
-        .map_err(|e| StoreError::Unavailable(e.to_string()))?
-        .map_err(io_err)
+        self.write(key, body, false).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -167,10 +175,12 @@ impl BlobStore for FsBlobStore {
         meta: &ObjectMeta,
     ) -> Result<bool, StoreError> {
         // Comparing bytes is cheaper than hashing both sides.
-        if self.get(key).await?.as_deref() == Some(body.as_slice()) {
+        let old = self.get(key).await?;
+        if old.as_deref() == Some(body.as_slice()) {
             return Ok(false);
         }
-        self.put(key, body, meta).await?;
+        let _ = meta;
+        self.write(key, body, old.is_some()).await?;
         Ok(true)
     }
 

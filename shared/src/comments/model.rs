@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::markdown::SafeHtml;
 use crate::ports::{Item, ItemStore, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,8 +48,9 @@ pub struct Comment {
     #[serde(default)]
     pub website: Option<String>,
     pub body_md: String,
-    /// Sanitised once, when stored; the renderer inserts it as is.
-    pub body_html: String,
+    /// Sanitised: made only by the sanitiser or the text escaper, and checked again when
+    /// read back from the store (see [`SafeHtml`]); the renderer inserts it as is.
+    pub body_html: SafeHtml,
     pub status: CommentStatus,
     #[serde(default)]
     pub kind: CommentKind,

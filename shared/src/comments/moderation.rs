@@ -264,7 +264,7 @@ mod tests {
             author: "A".into(),
             website: None,
             body_md: "b".into(),
-            body_html: "b".into(),
+            body_html: crate::markdown::SafeHtml::paragraph("b"),
             status: CommentStatus::Held,
             kind: Default::default(),
             created: "2026-11-20T10:00:00Z".into(),

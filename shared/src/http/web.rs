@@ -8,6 +8,8 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde_json::Value;
 
+use crate::http::security_headers;
+
 /// Largest request body a form endpoint reads.
 pub const MAX_BODY: usize = 64 * 1024;
 
@@ -210,35 +212,45 @@ pub fn query_param(req: &Request, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn with_security_headers(b: http::response::Builder) -> http::response::Builder {
-    b.header("x-content-type-options", "nosniff")
-        .header("referrer-policy", "same-origin")
+/// The security headers ([`security_headers`]) and `no-store` on every reply. `site`: the
+/// site's origin, for a page served from the API's address (its stylesheet, photos and
+/// links are the site's); `None` for what is not a page of the site.
+fn with_security_headers(
+    b: http::response::Builder,
+    site: Option<&str>,
+) -> http::response::Builder {
+    let origins = security_headers::Origins { site, api: None };
+    security_headers::headers(origins)
+        .into_iter()
+        .fold(b, |b, (name, value)| b.header(name, value))
         .header("cache-control", "no-store")
 }
 
-pub fn html(status: u16, page: String) -> Response<Body> {
-    with_security_headers(Response::builder().status(status))
+/// A page of the site, served from the API's address; `site_origin`: the site's origin
+/// (`base_url`'s), which the page's policy allows beside the API's own.
+pub fn html(status: u16, page: String, site_origin: Option<&str>) -> Response<Body> {
+    with_security_headers(Response::builder().status(status), site_origin)
         .header("content-type", "text/html; charset=utf-8")
         .body(Body::Text(page))
         .expect("valid response")
 }
 
 pub fn json(status: u16, value: &Value) -> Response<Body> {
-    with_security_headers(Response::builder().status(status))
+    with_security_headers(Response::builder().status(status), None)
         .header("content-type", "application/json")
         .body(Body::Text(value.to_string()))
         .expect("valid response")
 }
 
 pub fn redirect(location: &str) -> Response<Body> {
-    with_security_headers(Response::builder().status(303))
+    with_security_headers(Response::builder().status(303), None)
         .header("location", location)
         .body(Body::Empty)
         .expect("valid response")
 }
 
 pub fn text(status: u16, msg: &str) -> Response<Body> {
-    with_security_headers(Response::builder().status(status))
+    with_security_headers(Response::builder().status(status), None)
         .header("content-type", "text/plain; charset=utf-8")
         .body(Body::Text(msg.to_string()))
         .expect("valid response")

@@ -308,7 +308,7 @@ pub fn as_comment(
         .and_then(|p| parse_date(p).ok())
         .filter(|t| *t <= now)
         .unwrap_or(now);
-    let body_html = format!("<p>{}</p>", escape_text(&summary.excerpt));
+    let body_html = crate::markdown::SafeHtml::paragraph(&summary.excerpt);
     Comment {
         id: mention.id.clone(),
         post: mention.post.clone(),
@@ -324,22 +324,6 @@ pub fn as_comment(
         ip_hash: mention.ip_hash.clone(),
         spam_rules: existing.map(|c| c.spam_rules.clone()).unwrap_or_default(),
     }
-}
-
-/// Plain text for HTML element content.
-fn escape_text(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]

@@ -179,6 +179,15 @@ impl Pages {
             .moderation_queue_page(comments, token, notice)?)
     }
 
+    /// The site's origin (`base_url`'s), which a page served from the API's address takes
+    /// its stylesheet and photos from and links back to: its security policy must allow it
+    /// ([`crate::http::security_headers`]). From the kept site context, which rendering the
+    /// page has just read: no extra read.
+    pub async fn site_origin(&self) -> Option<String> {
+        let ctx = self.context().await.ok()?;
+        crate::http::security_headers::origin_of(&ctx.config.base_url)
+    }
+
     fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
         self.cache.0.lock().expect("pages cache")
     }

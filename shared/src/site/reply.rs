@@ -132,7 +132,7 @@ impl Reply {
             Self::Message {
                 status, message, ..
             } => match pages.message(page_path, &message).await {
-                Ok(html) => web::html(status, html),
+                Ok(html) => web::html(status, html, pages.site_origin().await.as_deref()),
                 Err(e) => {
                     tracing::error!(error = %e, "message page could not be rendered");
                     web::text(status, &format!("{}\n\n{}", message.heading, message.body))
@@ -149,7 +149,9 @@ impl Reply {
                 let lines: Vec<String> = errors.into_values().collect();
                 web::text(status, &lines.join("\n"))
             }
-            Self::Html(status, html) => web::html(status, html),
+            Self::Html(status, html) => {
+                web::html(status, html, pages.site_origin().await.as_deref())
+            }
             Self::Json(status, value) => web::json(status, &value),
             Self::SeeOther(location) => web::redirect(&location),
         }

@@ -13,9 +13,17 @@
 //! | `SUPPORTER#<h>` | `SUPPRESSED` | an erased address: nothing but the key. Nothing is mailed to it again. |
 //! | `TOKEN#<sha256>` | `TOKEN` | a confirmation token, by the SHA-256 of the token (the token itself is never stored), with `expires_at`. |
 //! | `MAILS#<h>` | `D#<day>` | how many sign-up mails an address got that day (a TTL counter). |
+//! | `MAILREQ#<h>` | `SIGNUP` / `MY-DATA` | a mail a visitor asked for, waiting for the sender (below), with `expires_at`. |
 //!
 //! `<h>` is [`email_hash`]: a keyed hash (HMAC with the site's signing key) of the normalised
 //! address. Rotating the signing key therefore orphans the list and the suppressions.
+//!
+//! # Mails: requested on the request path, sent from the stream
+//!
+//! `POST /signup` and `POST /signup/my-data` write one [`MailRequest`] (the same put for
+//! every visitor, whatever the address) and answer; the sender (`functions/supporter-mail`,
+//! from the table's stream) decides what, if anything, the request leads to and mails it:
+//! [`take_up_request`], [`prepare_mail`], [`finish_request`] (see `outbox.rs`).
 //!
 //! # Addresses
 //!
@@ -27,7 +35,8 @@
 //!
 //! # Links in mails
 //!
-//! - The confirmation link carries a random token (32 bytes, base64url); only its SHA-256
+//! - The confirmation link carries a token (32 bytes, base64url) derived with the site key
+//!   from the mail request's random id ([`MailRequest::confirm_token`]); only its SHA-256
 //!   is stored; it expires after [`CONFIRM_TTL`] and works once (the confirming write is
 //!   conditional on the pending record still holding that token's hash).
 //! - The manage / unsubscribe link carries [`manage_token`]: the address's hash and a random
@@ -40,6 +49,7 @@ mod export;
 mod fields;
 mod mails;
 mod model;
+mod outbox;
 mod store;
 #[cfg(test)]
 mod tests;
@@ -53,6 +63,7 @@ pub use export::*;
 pub use fields::*;
 pub use mails::*;
 pub use model::*;
+pub use outbox::*;
 pub use store::*;
 pub use tokens::*;
 

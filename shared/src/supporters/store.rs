@@ -87,10 +87,40 @@ pub async fn register(
         SignupPlan::Create => None,
         SignupPlan::Replace { previous } => Some(previous),
     };
+    let token = new_token();
+    let supporter = store_pending(
+        store,
+        &eh,
+        signup,
+        ip_hash,
+        now,
+        &token,
+        previous.as_deref(),
+    )
+    .await?;
+    Ok(Registration::Confirm {
+        supporter: Box::new(supporter),
+        token,
+    })
+}
+
+/// Store a pending sign-up for the address `eh` whose confirmation link carries `token`, in
+/// place of `previous` (the address's pending or lapsed sign-up, if any), and return it.
+/// The previous link stops working. Fails with [`StoreError::ConditionFailed`] when the
+/// address's record changed meanwhile (nothing is left half-written).
+pub async fn store_pending(
+    store: &dyn ItemStore,
+    eh: &str,
+    signup: &Signup,
+    ip_hash: &str,
+    now: OffsetDateTime,
+    token: &str,
+    previous: Option<&Supporter>,
+) -> Result<Supporter, StoreError> {
     // A sign-up still waiting for confirmation keeps its details: anyone can type an
     // address, so a second sign-up must not replace what the first asked for. It only
     // gets a new link (the confirm page shows what it confirms). A lapsed one is replaced.
-    let waiting = previous.as_deref().filter(|p| {
+    let waiting = previous.filter(|p| {
         p.status == Status::Pending && p.expires_at.is_some_and(|e| e > now.unix_timestamp())
     });
     let details = match waiting {
@@ -103,21 +133,20 @@ pub async fn register(
         },
         None => signup.clone(),
     };
-    let token = new_token();
-    let hash = token_hash(&token);
+    let hash = token_hash(token);
     let supporter = Supporter::pending(
-        eh.clone(),
+        eh.to_string(),
         &details,
         ip_hash.to_string(),
         now,
         hash.clone(),
-        previous.as_ref().map(|p| p.manage_nonce.clone()),
+        previous.map(|p| p.manage_nonce.clone()),
     );
     let expires_at = supporter.expires_at.unwrap_or_default();
     store
-        .put(token_item(&hash, &eh, expires_at), Condition::NotExists)
+        .put(token_item(&hash, eh, expires_at), Condition::NotExists)
         .await?;
-    let condition = match previous.as_ref().and_then(|p| p.token_hash.clone()) {
+    let condition = match previous.and_then(|p| p.token_hash.clone()) {
         Some(old) => Condition::Equals {
             attr: "token_hash".into(),
             value: old.into(),
@@ -132,15 +161,12 @@ pub async fn register(
             "the sign-up for this address changed at the same time".into(),
         ));
     }
-    if let Some(old) = previous.and_then(|p| p.token_hash) {
+    if let Some(old) = previous.and_then(|p| p.token_hash.as_deref()) {
         store
-            .delete(&token_pk(&old), TOKEN_SK, Condition::Always)
+            .delete(&token_pk(old), TOKEN_SK, Condition::Always)
             .await?;
     }
-    Ok(Registration::Confirm {
-        supporter: Box::new(supporter),
-        token,
-    })
+    Ok(supporter)
 }
 
 /// The pending supporter a confirmation token belongs to, without changing anything (for

@@ -386,3 +386,54 @@ fn csv_export_filters_and_quotes() {
     );
     assert_eq!(none, format!("{CSV_HEADER}\r\n"));
 }
+
+#[test]
+fn mail_requests_are_one_record_per_address_and_purpose() {
+    let now = datetime!(2026-11-20 10:00 UTC);
+    let signup = validate(&fields("Ada Lovelace", "Ada@Example.org", "individual", "")).unwrap();
+    let r = MailRequest::signup(&signer(), &signup, "iphash", now);
+    let item = r.to_item().unwrap();
+    assert_eq!(
+        (
+            item["pk"].as_str(),
+            item["sk"].as_str(),
+            item["type"].as_str()
+        ),
+        (
+            Some(format!("MAILREQ#{}", email_hash(&signer(), "ada@example.org")).as_str()),
+            Some("SIGNUP"),
+            Some("mail-request")
+        )
+    );
+    assert!(MailRequest::is_queued(&item));
+    assert_eq!(MailRequest::from_item(&item).unwrap(), r);
+    assert_eq!(r.expires_at, (now + REQUEST_TTL).unix_timestamp());
+    // A later request for the address is another request (the same key, another id), with
+    // another link; the same request always derives the same link.
+    let again = MailRequest::signup(&signer(), &signup, "iphash", now);
+    assert_eq!(again.key(), r.key());
+    assert_ne!(again.id, r.id);
+    assert_ne!(again.confirm_token(&signer()), r.confirm_token(&signer()));
+    assert_eq!(r.confirm_token(&signer()), r.confirm_token(&signer()));
+    assert_eq!(
+        URL_SAFE_NO_PAD
+            .decode(r.confirm_token(&signer()))
+            .unwrap()
+            .len(),
+        32
+    );
+    // My data keeps no address, only its hash (and a link's nonce).
+    let d = MailRequest::my_data("h".into(), Some("nonce".into()), now)
+        .to_item()
+        .unwrap();
+    assert_eq!(d["sk"], "MY-DATA");
+    assert!(!serde_json::to_string(&d).unwrap().contains('@'));
+    // A decided request is not the stream filter's.
+    let mut decided = item.clone();
+    decided.insert("status".into(), REQUEST_DECIDED.into());
+    assert!(!MailRequest::is_queued(&decided));
+    // A sign-up request without its sign-up is malformed.
+    let mut broken = item;
+    broken.remove("signup");
+    assert!(MailRequest::from_item(&broken).is_err());
+}

@@ -54,16 +54,16 @@ impl Outcome {
                 status,
                 self.code(),
                 "Check your email",
-                "We have sent a message to the address you gave. Open the link in it within 48 \
-                 hours to confirm your sign-up. If nothing arrives in a few minutes, look in \
+                "We are sending a message to the address you gave. Open the link in it within \
+                 48 hours to confirm your sign-up. If nothing arrives in a few minutes, look in \
                  your spam folder.",
             ),
             Self::DataSent => Reply::message(
                 status,
                 self.code(),
                 "Check your email",
-                "If that address belongs to a confirmed supporter, we have emailed it a copy of \
-                 the details we hold.",
+                "If that address belongs to a confirmed supporter, we are emailing it a copy of \
+                 the details we hold. It should arrive within a few minutes.",
             ),
             Self::Confirmed { newsletter } => {
                 let news = if newsletter {

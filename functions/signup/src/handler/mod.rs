@@ -2,16 +2,20 @@
 //!
 //! | Route | What |
 //! |---|---|
-//! | `POST /signup` | the sign-up form (urlencoded or JSON): validate, guard, store pending, mail a link |
+//! | `POST /signup` | the sign-up form (urlencoded or JSON): validate, guard, queue it for the sender (`functions/supporter-mail`: stores it pending, mails a link) |
 //! | `GET /signup/confirm?token=` | a page with a "Confirm" button; changes nothing (mail scanners follow links) |
 //! | `POST /signup/confirm` | confirms (`token` in the form or the query) |
 //! | `GET /unsubscribe?token=` | the manage page: stop the newsletter, or remove me entirely |
 //! | `POST /unsubscribe?token=` | RFC 8058 one-click (`List-Unsubscribe=One-Click`) and the page's button: stop the newsletter at once (an unconfirmed sign-up is cancelled instead) |
 //! | `POST /signup/remove` | erase the supporter, keep only the keyed hash |
 //! | `GET /signup/my-data?token=` | a page with an "Email me my details" button |
-//! | `POST /signup/my-data` | mail the supporter's data as JSON to the confirmed address (`token`, or `email` with the captcha) |
+//! | `POST /signup/my-data` | queue a copy of the supporter's data, as JSON, for the sender to mail to the confirmed address (`token`, or `email` with the captcha) |
 //!
 //! Every route answers a page for browsers and JSON when the caller sends or asks for JSON.
+//! This function sends no mail: `POST /signup` and `POST /signup/my-data` answer every
+//! visitor the same, after the same work (the rate limit, then one request record, a
+//! [`MailRequest`](shared::supporters::MailRequest)), whether the address is unknown,
+//! pending, confirmed or erased, and whether or not SES is working.
 //! Nothing here returns an error to the runtime: failures become responses.
 //! Responses and logs never carry an address or an IP (only keyed hashes are logged); the
 //! one exception is the sign-up form re-shown, with the visitor's own text, to the visitor.
@@ -23,11 +27,10 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::http::guard::Refusal;
 use shared::http::web::{self, FormData};
-use shared::mail::Mail;
 use shared::site::config::SiteConfig;
 use shared::site::render::FormState;
 use shared::site::reply::Reply;
-use shared::supporters::{self as sup, ManageLookup, Registration, Status, TokenProblem};
+use shared::supporters::{self as sup, ManageLookup, Status, TokenProblem};
 
 pub use crate::Deps;
 
@@ -187,25 +190,6 @@ impl Cx<'_> {
             let text = "The site is not available just now; please try again in a few minutes.";
             Reply::plain(503, "unavailable", text)
         })
-    }
-
-    pub(super) async fn send(&self, mail: Mail) -> Flow<()> {
-        let id = sup::new_token();
-        let out = mail.to_outgoing(self.deps.clock.now(), &id);
-        self.deps.mailer.send(&out).await.map_err(|e| {
-            tracing::error!(error = %e, "mail not sent");
-            let text =
-                "We could not send you an email just now; please try again in a few minutes.";
-            Reply::plain(503, "mail-unavailable", text)
-        })
-    }
-
-    pub(super) fn mail_site<'c>(&'c self, cfg: &'c SiteConfig) -> sup::MailSite<'c> {
-        sup::MailSite {
-            title: &cfg.title,
-            from: &self.deps.from_address,
-            api_url: &cfg.api_url,
-        }
     }
 
     pub(super) async fn manage_lookup(&self, token: &str) -> Flow<ManageLookup> {

@@ -1,5 +1,5 @@
-//! `GET /signup/my-data` (a page with a button) and `POST /signup/my-data` (mail the
-//! supporter's data to the confirmed address).
+//! `GET /signup/my-data` (a page with a button) and `POST /signup/my-data` (queue a copy of
+//! the supporter's data for the sender, which mails it to the confirmed address).
 
 use super::*;
 
@@ -26,16 +26,21 @@ impl Cx<'_> {
     }
 
     /// By `token` (a manage link) or by `email` (with the honeypot, rate limit and captcha).
-    /// The answer is the same whether or not the address is a supporter.
+    /// The answer, and the work done before it, are the same whether or not the address is
+    /// a supporter: one request for the sender, which looks the address up and mails a
+    /// confirmed supporter their data.
     pub(super) async fn my_data(&self, req: &Request) -> Flow<Reply> {
         let form = web::parse_form(req).ok();
         let token = token_of(req, form.as_ref());
-        let store = self.deps.records.as_ref();
-        let supporter = if !token.is_empty() {
-            match self.manage_lookup(&token).await? {
-                ManageLookup::Forged => return Ok(self.bad_manage_link()),
-                ManageLookup::Gone => None,
-                ManageLookup::Found(s) => Some(*s),
+        let now = self.deps.clock.now();
+        let request = if !token.is_empty() {
+            // Only the signature is checked here (no record is read): a forged link is
+            // refused, a genuine one queued whatever became of its supporter.
+            match sup::read_manage_token(&self.deps.signer, &token) {
+                None => return Ok(self.bad_manage_link()),
+                Some((email_hash, nonce)) => {
+                    sup::MailRequest::my_data(email_hash, Some(nonce), now)
+                }
             }
         } else {
             let form = form.unwrap_or_default();
@@ -61,19 +66,10 @@ impl Cx<'_> {
                     .await
             };
             checks.await?;
-            sup::confirmed_by_email(store, &self.deps.signer, &email).await?
+            sup::MailRequest::my_data(sup::email_hash(&self.deps.signer, &email), None, now)
         };
-        if let Some(s) = supporter.filter(|s| s.status == Status::Confirmed) {
-            let allowed =
-                sup::take_mail_allowance(store, &s.email_hash, self.deps.clock.now()).await?;
-            if allowed {
-                let cfg = self.config().await?;
-                let manage = sup::manage_token(&self.deps.signer, &s);
-                self.send(sup::data_mail(&self.mail_site(&cfg), &s, &manage))
-                    .await?;
-                tracing::info!(email_hash = %s.email_hash, "data copy mailed");
-            }
-        }
+        sup::queue_mail(self.deps.records.as_ref(), &request).await?;
+        tracing::info!(email_hash = %request.email_hash, "data copy queued for the sender");
         self.finish(Outcome::DataSent, "", 202).await
     }
 }

@@ -1,4 +1,5 @@
-//! `POST /signup`: validate, guard, store pending, mail a confirmation link.
+//! `POST /signup`: validate, guard, queue the sign-up for the sender (which stores it pending
+//! and mails the confirmation link), answer.
 
 use super::*;
 
@@ -79,51 +80,27 @@ impl Cx<'_> {
                 )
                 .await);
         }
-        let cfg = self.config().await?;
         let ip_hash = guard.ip_hash(ip.as_deref());
-        let now = self.deps.clock.now();
-        let outcome = sup::register(
-            self.deps.records.as_ref(),
-            &self.deps.signer,
-            now,
-            &signup,
-            &ip_hash,
-        )
-        .await;
-        let site = self.mail_site(&cfg);
-        let mail = match outcome {
-            Err(e) => {
-                let refusal = Refusal::Store(e);
-                tracing::error!(error = %refusal, "sign-up not stored");
-                return Err(self
-                    .signup_form(
-                        503,
-                        "unavailable",
-                        &refusal.to_string(),
-                        BTreeMap::new(),
-                        values,
-                        form.get("form_token"),
-                    )
-                    .await);
-            }
-            Ok(Registration::Confirm { supporter, token }) => {
-                let manage = sup::manage_token(&self.deps.signer, &supporter);
-                tracing::info!(email_hash = %supporter.email_hash, ip_hash = %ip_hash, "sign-up pending, confirmation mailed");
-                Some(sup::confirmation_mail(&site, &supporter, &token, &manage))
-            }
-            Ok(Registration::AlreadySignedUp { supporter }) => {
-                let manage = sup::manage_token(&self.deps.signer, &supporter);
-                tracing::info!(email_hash = %supporter.email_hash, ip_hash = %ip_hash, "repeat sign-up of a supporter");
-                Some(sup::already_signed_up_mail(&site, &supporter, &manage))
-            }
-            Ok(Registration::Quiet) => {
-                tracing::info!(ip_hash = %ip_hash, "sign-up for a suppressed or over-mailed address: no mail");
-                None
-            }
-        };
-        if let Some(mail) = mail {
-            self.send(mail).await?;
+        // One write, the same for every address: what happens next (a confirmation, an
+        // "already signed up", or nothing for an erased address) is the sender's to decide,
+        // away from this request.
+        let request =
+            sup::MailRequest::signup(&self.deps.signer, &signup, &ip_hash, self.deps.clock.now());
+        if let Err(e) = sup::queue_mail(self.deps.records.as_ref(), &request).await {
+            let refusal = Refusal::Store(e);
+            tracing::error!(error = %refusal, "sign-up not stored");
+            return Err(self
+                .signup_form(
+                    503,
+                    "unavailable",
+                    &refusal.to_string(),
+                    BTreeMap::new(),
+                    values,
+                    form.get("form_token"),
+                )
+                .await);
         }
+        tracing::info!(email_hash = %request.email_hash, ip_hash = %ip_hash, "sign-up queued for the sender");
         // The same answer whatever happened above: nobody learns whether an address is known.
         self.finish(Outcome::CheckYourEmail, "", 202).await
     }

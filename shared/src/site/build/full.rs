@@ -91,22 +91,15 @@ impl Builder {
             .into_iter()
             .filter(|k| matches!(classify(k), ContentChange::Post { .. }))
             .collect();
-        for chunk in keys.chunks(CHUNK) {
-            let fetched: Vec<(String, Option<Vec<u8>>, Vec<Comment>)> =
-                stream::iter(chunk.iter().cloned())
-                    .map(|key| async move {
-                        let bytes = self.stores.content.get(&key).await?;
-                        let slug = key
-                            .trim_start_matches(layout::content::POSTS)
-                            .trim_end_matches(".md")
-                            .to_string();
-                        let comments =
-                            approved_comments(self.stores.records.as_ref(), &slug).await?;
-                        Ok::<_, StoreError>((key, bytes, comments))
-                    })
-                    .buffered(self.stores.content.concurrency())
-                    .try_collect()
-                    .await?;
+        // Three stages overlap: while chunk n renders on the rayon pool, chunk n+1 is read
+        // and chunk n-1 is written, so neither the disk nor the network waits for the CPU.
+        let chunks: Vec<&[String]> = keys.chunks(CHUNK).collect();
+        let mut fetched = match chunks.first() {
+            Some(first) => self.fetch_posts(first).await?,
+            None => Vec::new(),
+        };
+        let mut rendered_before: Vec<(String, Vec<u8>)> = Vec::new();
+        for n in 0..chunks.len() {
             let tokens: Vec<String> = fetched
                 .iter()
                 .map(|(k, _, _)| {
@@ -115,9 +108,10 @@ impl Builder {
                 })
                 .collect();
             let (ctx2, photos2) = (ctx.clone(), photos.clone());
-            let rendered = tokio::task::spawn_blocking(move || {
+            let this_chunk = std::mem::take(&mut fetched);
+            let render = tokio::task::spawn_blocking(move || {
                 use rayon::prelude::*;
-                fetched
+                this_chunk
                     .into_par_iter()
                     .zip(tokens)
                     .map(|((key, bytes, comments), token)| {
@@ -131,10 +125,19 @@ impl Builder {
                         )
                     })
                     .collect::<Vec<_>>()
-            })
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("render thread: {e}")))?;
-            let mut objects = Vec::new();
+            });
+            let fetch_next = async {
+                match chunks.get(n + 1) {
+                    Some(next) => self.fetch_posts(next).await,
+                    None => Ok(Vec::new()),
+                }
+            };
+            let write_before = out.put_all(std::mem::take(&mut rendered_before));
+            let (rendered, next, written) = tokio::join!(render, fetch_next, write_before);
+            written?;
+            fetched = next?;
+            let rendered =
+                rendered.map_err(|e| StoreError::Unavailable(format!("render thread: {e}")))?;
             for r in rendered {
                 match r {
                     Ok(RenderedPost { summary, pages }) => {
@@ -143,7 +146,7 @@ impl Builder {
                             out.delete(&layout::site::post_comments_feed(&summary.slug))
                                 .await?;
                         } else {
-                            objects.extend(pages);
+                            rendered_before.extend(pages);
                         }
                         entries.push(summary);
                     }
@@ -157,8 +160,8 @@ impl Builder {
                     }
                 }
             }
-            out.put_all(objects).await?;
         }
+        out.put_all(rendered_before).await?;
         let index = PostIndex::from_entries(entries);
         for slug in old_index
             .entries()
@@ -222,6 +225,26 @@ impl Builder {
             "full build done"
         );
         Ok(out.report)
+    }
+
+    /// One chunk of posts: each source with its approved comments, read concurrently.
+    async fn fetch_posts(
+        &self,
+        keys: &[String],
+    ) -> Result<Vec<(String, Option<Vec<u8>>, Vec<Comment>)>, StoreError> {
+        stream::iter(keys.iter().cloned())
+            .map(|key| async move {
+                let bytes = self.stores.content.get(&key).await?;
+                let slug = key
+                    .trim_start_matches(layout::content::POSTS)
+                    .trim_end_matches(".md")
+                    .to_string();
+                let comments = approved_comments(self.stores.records.as_ref(), &slug).await?;
+                Ok::<_, StoreError>((key, bytes, comments))
+            })
+            .buffered(self.stores.content.concurrency())
+            .try_collect()
+            .await
     }
 
     /// Render every page under `pages/` (a chunk at a time, in parallel), delete the site

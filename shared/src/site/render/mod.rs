@@ -262,7 +262,8 @@ struct CommentCtx {
     website: Option<String>,
     published: String,
     published_human: String,
-    body_html: String,
+    /// Safe to print as is ([`crate::markdown::SafeHtml`]).
+    body_html: crate::markdown::SafeHtml,
     kind: &'static str,
     children: Vec<CommentCtx>,
 }

@@ -523,3 +523,109 @@ fn templates_of_any_name_escape_html() {
         no_raw(&page);
     }
 }
+
+/// The inline scripts of a page, as their text (what a browser hashes for the CSP).
+fn inline_scripts(html: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = html;
+    while let Some(i) = rest.find("<script") {
+        let open_end = i + rest[i..].find('>').unwrap();
+        let close = open_end + rest[open_end..].find("</script>").unwrap();
+        if !rest[i..open_end].contains("src=") {
+            out.push(&rest[open_end + 1..close]);
+        }
+        rest = &rest[close..];
+    }
+    out
+}
+
+/// Every inline script of every page the built-in theme renders is one the security
+/// policy allows by its hash (the post page's reply script; the others have none): an
+/// edit to the script that forgets the hash fails here, not silently in browsers.
+#[test]
+fn every_inline_script_is_allowed_by_the_policy() {
+    use crate::http::security_headers::{script_hash, REPLY_SCRIPT_HASH};
+    let cfg = SiteConfig::parse("title = \"T\"\nbase_url = \"https://example.org/\"\napi_url = \"https://api.example.org\"\n").unwrap();
+    let theme = Theme::new(&[]).unwrap();
+    for absolute_links in [false, true] {
+        let mut r = plain_renderer(&cfg, &theme);
+        r.absolute_links = absolute_links;
+        let post = evil_post();
+        let form = FormState {
+            errors: HashMap::from([("parent".into(), "gone".to_string())]),
+            values: HashMap::from([("parent".into(), "c1".to_string())]),
+            notice: None,
+        };
+        let pages = [
+            r.post_page(&post, None, &[evil_comment()], "t", None)
+                .unwrap(),
+            r.post_page(&post, None, &[], "t", Some(&form)).unwrap(),
+            r.signup_page("t", None).unwrap(),
+            r.message_page(
+                "x/",
+                &Message {
+                    heading: "H".into(),
+                    body: "B".into(),
+                    action: None,
+                },
+            )
+            .unwrap(),
+        ];
+        let scripts: Vec<&str> = pages.iter().flat_map(|p| inline_scripts(p)).collect();
+        assert_eq!(scripts.len(), 2, "the reply script, on both post pages");
+        for s in scripts {
+            assert_eq!(
+                script_hash(s),
+                REPLY_SCRIPT_HASH,
+                "an inline script the CSP refuses: {s}"
+            );
+        }
+    }
+}
+
+/// A comment record whose HTML was never sanitised (written straight into the store by an
+/// old version, a hand edit or a compromised writer): read back, it renders inert on the
+/// post page and in the comments feed.
+#[test]
+fn a_stored_comments_html_is_checked_when_read() {
+    let cfg = SiteConfig::parse("title = \"T\"\nbase_url = \"https://example.org/\"\napi_url = \"https://api.example.org\"\n").unwrap();
+    let theme = Theme::new(&[]).unwrap();
+    let r = plain_renderer(&cfg, &theme);
+    let mut item = evil_comment().to_item().unwrap();
+    item.insert(
+        "body_html".into(),
+        "<p>hi<img src=x onerror=alert(1)></p><script>alert(2)</script>\
+         <a href=\"javascript:alert(3)\" onclick=\"alert(4)\">x</a>"
+            .into(),
+    );
+    let comment = Comment::from_item(&item).unwrap();
+    let page = r
+        .post_page(
+            &evil_post(),
+            None,
+            std::slice::from_ref(&comment),
+            "t",
+            None,
+        )
+        .unwrap();
+    let feed = r.comments_feed(&summary_titled("a"), &[comment]).unwrap();
+    let feed_html = roxmltree::Document::parse(&feed)
+        .unwrap()
+        .descendants()
+        .find(|n| n.tag_name().name() == "content")
+        .and_then(|n| n.text())
+        .unwrap()
+        .to_string();
+    for (what, html) in [("page", page.as_str()), ("feed", feed_html.as_str())] {
+        for bad in [
+            "onerror",
+            "onclick",
+            "<script>alert(2)",
+            "javascript:",
+            "<img",
+        ] {
+            assert!(!html.contains(bad), "{what} has {bad}: {html}");
+        }
+        assert!(html.contains("<p>hi</p>"), "{what} keeps the text: {html}");
+    }
+}

@@ -1,0 +1,2 @@
+//! The supporter mail sender.
+pub mod handler;
