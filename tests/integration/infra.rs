@@ -14,7 +14,8 @@
 //!   builds can perform;
 //! - in the table, each action reaches only the partitions the function uses
 //!   (`dynamodb:LeadingKeys`, `partitions()`), and no function that reads what strangers send
-//!   can reach the supporters' records; spam-verify may mail only the moderator;
+//!   can reach the supporters' records; a local run of every function's main paths stays
+//!   within those partitions and uses them; spam-verify may mail only the moderator;
 //! - every HTTP route has a throttle of its own, and one-click unsubscribe the most room;
 //! - every event-driven function has a failure destination, every function a log group with
 //!   retention and its alarms;
@@ -1668,6 +1669,521 @@ fn table_access_is_limited_to_the_partitions_each_function_uses() {
         }
         let extra: Vec<_> = got.keys().filter(|k| !want.contains_key(*k)).collect();
         assert!(extra.is_empty(), "{}: {extra:?}", f.binary);
+    }
+}
+
+/// The records store, noting each access as the policy sees it: (IAM action, resource,
+/// partition key), the key being `gsi1pk` on the index.
+struct Noting {
+    inner: std::sync::Arc<dyn shared::ports::ItemStore>,
+    seen: std::sync::Mutex<BTreeSet<(String, String, String)>>,
+}
+
+impl Noting {
+    fn note(&self, action: &str, resource: &str, key: &str) {
+        self.seen.lock().unwrap().insert((
+            format!("dynamodb:{action}"),
+            resource.to_string(),
+            key.to_string(),
+        ));
+    }
+}
+
+#[async_trait::async_trait]
+impl shared::ports::ItemStore for Noting {
+    async fn get(
+        &self,
+        pk: &str,
+        sk: &str,
+    ) -> Result<Option<shared::ports::Item>, shared::ports::StoreError> {
+        self.note("GetItem", "table", pk);
+        self.inner.get(pk, sk).await
+    }
+    async fn put(
+        &self,
+        item: shared::ports::Item,
+        condition: shared::ports::Condition,
+    ) -> Result<bool, shared::ports::StoreError> {
+        let pk = item.get("pk").and_then(Json::as_str).unwrap_or_default();
+        self.note("PutItem", "table", pk);
+        self.inner.put(item, condition).await
+    }
+    async fn delete(
+        &self,
+        pk: &str,
+        sk: &str,
+        condition: shared::ports::Condition,
+    ) -> Result<Option<shared::ports::Item>, shared::ports::StoreError> {
+        self.note("DeleteItem", "table", pk);
+        self.inner.delete(pk, sk, condition).await
+    }
+    async fn query(
+        &self,
+        pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<shared::ports::Item>, shared::ports::StoreError> {
+        self.note("Query", "table", pk);
+        self.inner.query(pk, sk_prefix).await
+    }
+    async fn query_gsi1(
+        &self,
+        gsi1pk: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<shared::ports::Item>, shared::ports::StoreError> {
+        self.note("Query", "table/index/gsi1", gsi1pk);
+        self.inner.query_gsi1(gsi1pk, sk_prefix).await
+    }
+    async fn increment(
+        &self,
+        pk: &str,
+        sk: &str,
+        by: i64,
+        expires_at: i64,
+    ) -> Result<i64, shared::ports::StoreError> {
+        self.note("UpdateItem", "table", pk);
+        self.inner.increment(pk, sk, by, expires_at).await
+    }
+}
+
+/// A page another site serves for the linkback verifier: one path, its status switchable.
+async fn source_site(page: String, status: std::sync::Arc<std::sync::atomic::AtomicU16>) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let (page, status) = (page.clone(), status.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                    }
+                }
+                let code = status.load(std::sync::atomic::Ordering::SeqCst);
+                let body = if code == 200 { page.as_str() } else { "gone" };
+                let reply = format!(
+                    "HTTP/1.1 {code} X\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = sock.write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    port
+}
+
+/// The policies above, in action: every function's main paths run on the local adapters
+/// (the same handlers, through their entry points where there is one), each with a records
+/// store that notes every access; each access must fall within what its policy grants for
+/// that action (`partitions()`, held against the template above). A path the table misses
+/// would be refused on AWS only (moto does not enforce IAM), so this is where it shows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_run_stays_within_each_functions_partitions() {
+    use integration_tests::{
+        apigw_request, body_text, copy_dir, form_body, sample_content, set_body,
+    };
+    use shared::adapters::captcha::{TestKeyVerifier, TEST_RESPONSE};
+    use shared::adapters::local::LocalStores;
+    use shared::comments::moderation::{self, Action};
+    use shared::ports::{Clock, ItemChange, ItemStore, SystemClock};
+    use shared::wiring::{Assembled, Parts};
+    use std::sync::Arc;
+
+    const POST: &str = "the-big-link-up";
+    const TARGET: &str = "http://127.0.0.1:8080/posts/the-big-link-up/";
+    const ADA: &str = "ada@example.net";
+    let tmp = tempfile::tempdir().unwrap();
+    let content = tmp.path().join("content");
+    copy_dir(&sample_content(), &content);
+    let stores = LocalStores::open(&content, &tmp.path().join("data")).unwrap();
+    let parts = stores.assemble(Arc::new(TestKeyVerifier), Arc::new(SystemClock), 100);
+    let records: Arc<dyn ItemStore> = Arc::new(stores.records.clone());
+    let signer = parts.signer.clone();
+    let now = || SystemClock.now();
+    let mut noted: BTreeMap<&str, Arc<Noting>> = BTreeMap::new();
+    let mut parts_of = |name: &'static str| -> Assembled {
+        let n = noted
+            .entry(name)
+            .or_insert_with(|| {
+                Arc::new(Noting {
+                    inner: records.clone(),
+                    seen: Default::default(),
+                })
+            })
+            .clone();
+        Assembled {
+            records: n,
+            ..parts.clone()
+        }
+    };
+    // A sample request with REPLACE_TOKEN (query and form body) made `token`, and `body`'s
+    // fields in place of the sample's when given.
+    let request = |name: &str, token: &str, body: Option<&[(&str, &str)]>| {
+        let enc = form_body(&[("t", token)]);
+        let enc = enc.trim_start_matches("t=").to_string();
+        apigw_request(name, |e| {
+            let text = e.to_string().replace("REPLACE_TOKEN", &enc);
+            *e = serde_json::from_str(&text).unwrap();
+            if let Some(fields) = body {
+                set_body(e, &form_body(fields));
+            } else if e["body"].is_string() {
+                use base64::Engine;
+                let raw = e["body"].as_str().unwrap().to_string();
+                let plain = if e["isBase64Encoded"].as_bool() == Some(true) {
+                    String::from_utf8(
+                        base64::engine::general_purpose::STANDARD
+                            .decode(raw)
+                            .unwrap(),
+                    )
+                    .unwrap()
+                } else {
+                    raw
+                };
+                set_body(e, &plain.replace("REPLACE_TOKEN", &enc));
+            }
+        })
+    };
+    let pending_comments = || {
+        let records = records.clone();
+        async move {
+            records
+                .query(
+                    &shared::keys::post_pk(POST),
+                    shared::keys::COMMENT_SK_PREFIX,
+                )
+                .await
+                .unwrap()
+        }
+    };
+
+    // render: the daily full build (every post's approved comments).
+    let builder = parts_of("render").builder().unwrap();
+    render::handler::handle(
+        &builder,
+        integration_tests::event("schedule-daily-rebuild.json"),
+    )
+    .await
+    .unwrap();
+
+    // comment-submit: three comments, and a refused one (the form shown again).
+    let submit = comment_submit::handler::Deps::build(&parts_of("comment-submit")).unwrap();
+    let token = signer.form_token(
+        &format!("comment:{POST}"),
+        now() - time::Duration::minutes(1),
+    );
+    for (i, body) in [
+        "Creative learning beats pigeon-holed facts, over and over again.",
+        "The libraries in our town have reading groups for every age.",
+        "Drama in the school day kept my son coming to school.",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let email = format!("reader{i}@example.net");
+        let fields = [
+            ("name", "Lindsay Ibbotson"),
+            ("email", email.as_str()),
+            ("body", body),
+            ("form_token", token.as_str()),
+            ("contact_reference", ""),
+            ("h-captcha-response", TEST_RESPONSE),
+        ];
+        let resp = comment_submit::handler::handle(
+            &submit,
+            request("apigw-comment-form.json", "", Some(&fields)),
+        )
+        .await;
+        assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+    }
+    let refused = [("name", ""), ("email", "x@example.net"), ("body", "hello")];
+    let resp = comment_submit::handler::handle(
+        &submit,
+        request("apigw-comment-form.json", "", Some(&refused)),
+    )
+    .await;
+    assert_eq!(resp.status(), 422, "{}", body_text(&resp));
+    let items = pending_comments().await;
+    assert_eq!(items.len(), 3);
+    let comments: Vec<shared::comments::Comment> = items
+        .iter()
+        .map(|i| shared::comments::Comment::from_item(i).unwrap())
+        .collect();
+
+    // spam-verify: the first comment from the stream, then scored again on demand.
+    let verify = spam_verify::handler::Deps::build(&parts_of("spam-verify")).unwrap();
+    let change = ItemChange {
+        old: None,
+        new: Some(items[0].clone()),
+    };
+    spam_verify::handler::on_changes(&verify, &[change])
+        .await
+        .unwrap();
+    spam_verify::handler::rescore(&verify, &comments[0].id)
+        .await
+        .unwrap();
+
+    // moderate: approve one by its link (page, then action), delete another, the list of
+    // held comments; then a reply to the approved one.
+    let moderate = moderate::handler::Deps::build(&parts_of("moderate")).unwrap();
+    for (comment, action) in [
+        (&comments[1], Action::Approve),
+        (&comments[2], Action::Delete),
+    ] {
+        let link = moderation::make_link(&signer, action, comment, now());
+        let resp =
+            moderate::handler::handle(&moderate, request("apigw-moderate-get.json", &link, None))
+                .await;
+        assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+        let resp =
+            moderate::handler::handle(&moderate, request("apigw-moderate-post.json", &link, None))
+                .await;
+        assert!(
+            resp.status().is_success() || resp.status().is_redirection(),
+            "{}",
+            body_text(&resp)
+        );
+    }
+    let queue = moderation::make_queue_link(&signer, now());
+    let resp = moderate::handler::handle(
+        &moderate,
+        apigw_request("apigw-moderate-queue-get.json", |e| {
+            e["queryStringParameters"] = serde_json::json!({ "token": queue });
+            e["rawQueryString"] = form_body(&[("token", &queue)]).into();
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+    let fields = [
+        ("name", "Sam"),
+        ("email", "sam@example.net"),
+        ("body", "Agreed, and well put."),
+        ("parent", comments[1].id.as_str()),
+        ("form_token", token.as_str()),
+        ("contact_reference", ""),
+        ("h-captcha-response", TEST_RESPONSE),
+    ];
+    let resp = comment_submit::handler::handle(
+        &submit,
+        request("apigw-comment-form.json", "", Some(&fields)),
+    )
+    .await;
+    assert_eq!(resp.status(), 303, "{}", body_text(&resp));
+
+    // linkbacks: a Webmention and a pingback from a page that links to the post.
+    let receive = linkbacks::handler::Deps::build(&parts_of("linkbacks")).unwrap();
+    let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+    let page = format!(
+        "<!doctype html><html><head><title>A post that links</title></head><body><article class=\"h-entry\"><h1 class=\"p-name\">A post that links</h1><div class=\"e-content\"><p>We went to <a href=\"{TARGET}\">the Big Link Up</a>, and it was good.</p></div></article></body></html>"
+    );
+    let port = source_site(page, status.clone()).await;
+    let source = format!("http://blog.example:{port}/post");
+    let resp = linkbacks::handler::handle(
+        &receive,
+        request(
+            "apigw-webmention.json",
+            "",
+            Some(&[("source", &source), ("target", TARGET)]),
+        ),
+    )
+    .await;
+    assert_eq!(resp.status(), 202, "{}", body_text(&resp));
+    let other = format!("http://blog.example:{port}/other");
+    let resp = linkbacks::handler::handle(
+        &receive,
+        apigw_request("apigw-pingback.json", |e| {
+            set_body(
+                e,
+                &format!(
+                    "<?xml version=\"1.0\"?><methodCall><methodName>pingback.ping</methodName><params>\
+                     <param><value><string>{other}</string></value></param>\
+                     <param><value><string>{TARGET}</string></value></param></params></methodCall>"
+                ),
+            )
+        }),
+    )
+    .await;
+    assert_eq!(resp.status(), 200, "{}", body_text(&resp));
+
+    // linkback-verify: the Webmention received (stored as a comment), then sent again
+    // once the source is gone (taken down).
+    let mut check = linkback_verify::handler::Deps::build(&parts_of("linkback-verify")).unwrap();
+    check.access = shared::linkbacks::SourceAccess {
+        resolver: Arc::new(shared::linkbacks::address::StaticResolver::new([(
+            "blog.example",
+            "127.0.0.1".parse().unwrap(),
+        )])),
+        loopback: true,
+    };
+    let (pk, sk) = shared::keys::mention(&shared::linkbacks::mention::mention_id(
+        &signer, &source, POST,
+    ));
+    for (code, outcome) in [(200u16, "Received"), (410, "TakenDown")] {
+        if code != 200 {
+            status.store(code, std::sync::atomic::Ordering::SeqCst);
+            let resp = linkbacks::handler::handle(
+                &receive,
+                request(
+                    "apigw-webmention.json",
+                    "",
+                    Some(&[("source", &source), ("target", TARGET)]),
+                ),
+            )
+            .await;
+            assert_eq!(resp.status(), 202, "{}", body_text(&resp));
+        }
+        let item = records.get(&pk, &sk).await.unwrap().expect("the mention");
+        let out = linkback_verify::handler::on_changes(
+            &check,
+            &[ItemChange {
+                old: None,
+                new: Some(item),
+            }],
+        )
+        .await
+        .unwrap();
+        assert!(format!("{:?}", out[0].1).starts_with(outcome), "{out:?}");
+    }
+
+    // signup: sign up; supporter-mail sends the link; confirm (page, then action); my data
+    // by the manage link, sent; one-click unsubscribe; the manage page; erasure; the page
+    // after.
+    let sign = signup::Deps::build(&parts_of("signup")).unwrap();
+    let sender = supporter_mail::handler::Deps::build(&parts_of("supporter-mail")).unwrap();
+    let form = signer.form_token(
+        signup::handler::FORM_NAME,
+        now() - time::Duration::minutes(1),
+    );
+    let fields = [
+        ("name", "Ada Lovelace"),
+        ("email", ADA),
+        ("supporter_type", "individual"),
+        ("organisation", ""),
+        ("newsletter", "yes"),
+        ("form_token", form.as_str()),
+        ("contact_reference", ""),
+        ("h-captcha-response", TEST_RESPONSE),
+    ];
+    let resp =
+        signup::handler::handle(&sign, request("apigw-signup-post.json", "", Some(&fields))).await;
+    assert!(resp.status().is_redirection(), "{}", body_text(&resp));
+    let eh = shared::supporters::email_hash(&signer, ADA);
+    let send = |purpose: &'static str| {
+        let (records, sender) = (records.clone(), &sender);
+        let eh = eh.clone();
+        async move {
+            let (pk, sk) = shared::keys::mail_request(&eh, purpose);
+            let item = records
+                .get(&pk, &sk)
+                .await
+                .unwrap()
+                .expect("a queued request");
+            supporter_mail::handler::on_changes(
+                sender,
+                &[ItemChange {
+                    old: None,
+                    new: Some(item.clone()),
+                }],
+            )
+            .await
+            .unwrap();
+            item
+        }
+    };
+    let request_item = send("SIGNUP").await;
+    let confirm = shared::supporters::MailRequest::from_item(&request_item)
+        .unwrap()
+        .confirm_token(&signer);
+    for name in [
+        "apigw-signup-confirm-get.json",
+        "apigw-signup-confirm-post.json",
+    ] {
+        let resp = signup::handler::handle(&sign, request(name, &confirm, None)).await;
+        assert!(resp.status().as_u16() < 400, "{name}: {}", body_text(&resp));
+    }
+    let supporter = shared::supporters::get_supporter(records.as_ref(), &eh)
+        .await
+        .unwrap()
+        .expect("a supporter");
+    assert_eq!(supporter.status, shared::supporters::Status::Confirmed);
+    let manage = shared::supporters::manage_token(&signer, &supporter);
+    let resp = signup::handler::handle(
+        &sign,
+        request("apigw-signup-my-data-post.json", &manage, None),
+    )
+    .await;
+    assert!(resp.status().as_u16() < 400, "{}", body_text(&resp));
+    send("MY-DATA").await;
+    for name in [
+        "apigw-unsubscribe-one-click.json",
+        "apigw-unsubscribe-get.json",
+        "apigw-signup-remove.json",
+        "apigw-signup-done-get.json",
+    ] {
+        let resp = signup::handler::handle(&sign, request(name, &manage, None)).await;
+        assert!(resp.status().as_u16() < 400, "{name}: {}", body_text(&resp));
+    }
+    assert!(shared::supporters::get_supporter(records.as_ref(), &eh)
+        .await
+        .unwrap()
+        .is_none());
+
+    // Every access within the policy's partitions for that action; and every grant used by
+    // some access (by key family: `POST`, `RATE`...), but for two paths this run does not
+    // take: a moderation link's used-marker taken back when acting fails, and the token of
+    // a sign-up that a newer link replaces.
+    let allowed = partitions();
+    let family = |k: &str| k.split('#').next().unwrap_or(k).to_string();
+    let unreached: BTreeSet<(&str, &str, &str, &str)> = BTreeSet::from([
+        ("moderate", "dynamodb:DeleteItem", "table", "MODLINK"),
+        ("supporter-mail", "dynamodb:DeleteItem", "table", "TOKEN"),
+    ]);
+    assert_eq!(
+        noted.keys().copied().collect::<BTreeSet<_>>(),
+        allowed.keys().copied().collect::<BTreeSet<_>>(),
+        "every function ran"
+    );
+    for (name, n) in &noted {
+        let seen = n.seen.lock().unwrap().clone();
+        assert!(!seen.is_empty(), "{name}: no table access");
+        for (action, resource, key) in &seen {
+            let patterns = allowed[name]
+                .get(&(action.as_str(), resource.as_str()))
+                .unwrap_or_else(|| panic!("{name}: {action} on {resource} ({key}) is not granted"));
+            assert!(
+                patterns.iter().any(|p| string_like(p, key)),
+                "{name}: {action} on {resource} with key {key}: outside {patterns:?}"
+            );
+        }
+        let used: BTreeSet<(String, String, String)> = seen
+            .iter()
+            .map(|(a, r, k)| (a.clone(), r.clone(), family(k)))
+            .collect();
+        for ((action, resource), patterns) in &allowed[name] {
+            for p in patterns {
+                let grant = (action.to_string(), resource.to_string(), family(p));
+                let expected_unused =
+                    unreached.contains(&(*name, *action, *resource, grant.2.as_str()));
+                assert_eq!(
+                    !used.contains(&grant),
+                    expected_unused,
+                    "{name}: {action} on {resource} for {p}: used by this run: {}",
+                    used.contains(&grant)
+                );
+            }
+        }
+        eprintln!(
+            "{name}: {:?}",
+            seen.iter()
+                .map(|(a, r, k)| format!(
+                    "{} {r} {}",
+                    a.trim_start_matches("dynamodb:"),
+                    k.split('#').next().unwrap_or(k)
+                ))
+                .collect::<BTreeSet<_>>()
+        );
     }
 }
 

@@ -60,6 +60,11 @@ impl SiteConfig {
 
     fn normalise(&mut self) -> Result<(), ConfigError> {
         self.spam.check().map_err(ConfigError)?;
+        // The URL parser ignores leading and trailing spaces and control characters; the
+        // stored address must not keep them either (a slash after them makes it no URL).
+        for value in [&mut self.base_url, &mut self.api_url] {
+            *value = value.trim_matches(|c: char| c <= ' ').to_string();
+        }
         for (name, value) in [("base_url", &self.base_url), ("api_url", &self.api_url)] {
             let parsed = url::Url::parse(value)
                 .map_err(|e| ConfigError(format!("{name} `{value}` is not a URL: {e}")))?;
@@ -146,6 +151,24 @@ impl SiteConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`fuzz/` target `config`, the parse → print → parse round trip):
+    /// `base_url = "http://127.0.0.1:8080 "` passed the URL check (the parser ignores the
+    /// space) and was stored as `http://127.0.0.1:8080 /`, which is no URL: every link on
+    /// the site was broken, and the printed configuration no longer parsed.
+    #[test]
+    fn addresses_are_stored_without_the_spaces_the_url_check_ignores() {
+        let cfg = SiteConfig::parse(
+            "title = \"T\"\nbase_url = \" https://example.org/blog \"\n\
+             api_url = \"https://api.example.org/ \\t\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.base_url, "https://example.org/blog/");
+        assert_eq!(cfg.api_url, "https://api.example.org");
+        assert_eq!(cfg.url_for("posts/a/"), "https://example.org/blog/posts/a/");
+        let printed = toml::to_string(&cfg).unwrap();
+        assert_eq!(SiteConfig::parse(&printed).unwrap(), cfg);
+    }
 
     #[test]
     fn loopback_addresses_follow_the_local_server() {

@@ -22,6 +22,9 @@ pub fn is_photo_key(key: &str) -> bool {
         .iter()
         .any(|e| lower.ends_with(e))
         && key.len() > "photos/".len() + 4
+        // As for static files: a name with `..` or an empty segment could name a file
+        // outside the photos folder where keys are paths (the local folders).
+        && !key.split('/').any(|s| s == ".." || s.is_empty())
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +194,29 @@ pub fn sample_jpeg(width: u32, height: u32, seed: u8) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzzing (`fuzz/` target `s3_key`): `photos/a/../../x.jpg` was classified
+    /// as a photo to process and publish, where static files and front-matter photos
+    /// already refused `..` and empty segments.
+    #[test]
+    fn photo_keys_with_dot_dot_or_empty_segments_are_not_photos() {
+        use crate::site::layout::{classify, ContentChange};
+        for key in [
+            "photos/a/../../x.jpg",
+            "photos/../site.jpg",
+            "photos//a.jpg",
+        ] {
+            assert!(!is_photo_key(key), "{key}");
+            assert_eq!(classify(key), ContentChange::Ignored, "{key}");
+        }
+        assert!(is_photo_key("photos/south bank/campus..jpg"));
+        assert_eq!(
+            classify("photos/a.b/c.JPG"),
+            ContentChange::Photo {
+                key: "photos/a.b/c.JPG".into()
+            }
+        );
+    }
 
     #[test]
     fn makes_jpeg_and_webp_variants_no_wider_than_the_original() {
