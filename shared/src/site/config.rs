@@ -60,9 +60,11 @@ impl SiteConfig {
 
     fn normalise(&mut self) -> Result<(), ConfigError> {
         self.spam.check().map_err(ConfigError)?;
-        // The URL parser ignores leading and trailing spaces and control characters; the
-        // stored address must not keep them either (a slash after them makes it no URL).
+        // The URL parser ignores tabs and line breaks anywhere and spaces and control
+        // characters at either end; the stored address must not keep them either (a slash
+        // added after them makes it no URL, and links built on it break).
         for value in [&mut self.base_url, &mut self.api_url] {
+            value.retain(|c| !matches!(c, '\t' | '\n' | '\r'));
             *value = value.trim_matches(|c: char| c <= ' ').to_string();
         }
         for (name, value) in [("base_url", &self.base_url), ("api_url", &self.api_url)] {
@@ -75,9 +77,12 @@ impl SiteConfig {
         if !self.base_url.ends_with('/') {
             self.base_url.push('/');
         }
-        while self.api_url.ends_with('/') {
-            self.api_url.pop();
-        }
+        // Without its trailing slashes (and any spaces they were hiding).
+        let kept = self
+            .api_url
+            .trim_end_matches(|c: char| c == '/' || c <= ' ')
+            .len();
+        self.api_url.truncate(kept);
         if self.posts_per_page == 0 {
             return Err(ConfigError("posts_per_page must be at least 1".into()));
         }
@@ -155,7 +160,8 @@ mod tests {
     /// Found by fuzzing (`fuzz/` target `config`, the parse → print → parse round trip):
     /// `base_url = "http://127.0.0.1:8080 "` passed the URL check (the parser ignores the
     /// space) and was stored as `http://127.0.0.1:8080 /`, which is no URL: every link on
-    /// the site was broken, and the printed configuration no longer parsed.
+    /// the site was broken, and the printed configuration no longer parsed. Likewise an
+    /// `api_url` whose trailing slashes hid a tab or a space.
     #[test]
     fn addresses_are_stored_without_the_spaces_the_url_check_ignores() {
         let cfg = SiteConfig::parse(
@@ -165,6 +171,21 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.base_url, "https://example.org/blog/");
         assert_eq!(cfg.api_url, "https://api.example.org");
+        for (api_url, stored) in [
+            ("https://api.example.org//\\t//", "https://api.example.org"),
+            ("https://api.example.org/ /", "https://api.example.org"),
+            (
+                "https://api.exa\\tmple.org/v1/",
+                "https://api.example.org/v1",
+            ),
+        ] {
+            let text =
+                format!("title = \"T\"\nbase_url = \"https://e.org/\"\napi_url = \"{api_url}\"\n");
+            let cfg = SiteConfig::parse(&text).unwrap();
+            assert_eq!(cfg.api_url, stored, "{api_url}");
+            let printed = toml::to_string(&cfg).unwrap();
+            assert_eq!(SiteConfig::parse(&printed).unwrap(), cfg, "{api_url}");
+        }
         assert_eq!(cfg.url_for("posts/a/"), "https://example.org/blog/posts/a/");
         let printed = toml::to_string(&cfg).unwrap();
         assert_eq!(SiteConfig::parse(&printed).unwrap(), cfg);
