@@ -32,7 +32,7 @@ max_len() {
     tokens | address) echo 1024 ;;
     form | comment | spam | config | template | redirects | mail) echo 4096 ;;
     content | xmlrpc | wp_body | events | webmention) echo 8192 ;;
-    wxr) echo 4096 ;;
+    wxr) echo 2048 ;;
     *) echo 4096 ;;
     esac
 }
