@@ -10,7 +10,7 @@ then stopped. Environment as in a deployment (dummy values; nothing is called at
 """
 import argparse, http.server, os, socket, statistics, subprocess, sys, threading, time
 
-FUNCTIONS = ["render", "comment-submit", "spam-verify", "moderate", "signup", "linkbacks", "linkback-verify"]
+FUNCTIONS = ["render", "comment-submit", "spam-verify", "moderate", "signup", "linkbacks", "linkback-verify", "supporter-mail"]
 
 first_poll = {}
 lock = threading.Condition()

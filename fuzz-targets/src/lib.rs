@@ -591,10 +591,8 @@ pub fn config(data: &[u8]) {
             config: &cfg,
             ..renderer(s)
         };
-        let page = r
-            .post_page(&sample_post(), None, &[], "token", None)
+        r.post_page(&sample_post(), None, &[], "token", None)
             .expect("renders");
-        let _ = page;
         assert_xml(
             "feed",
             &r.feed(&[&summary_of(&sample_post())]).expect("renders"),
