@@ -15,7 +15,8 @@
 # Each target runs for EXECUTIONS inputs (-runs), seeded from fuzz/corpus/<target>/; new
 # inputs go to a scratch folder, then `-merge=1` folds them back into fuzz/corpus/<target>/ so
 # the kept corpus stays minimal. A crashing input is left in fuzz/artifacts/<target>/, the
-# fuzzer's log in fuzz/logs/<target>.log. One line per target is printed at the end; the exit
+# fuzzer's log in fuzz/logs/<target>.log. Files named regression-* in a corpus (inputs that
+# once crashed, kept after the fix) survive the merge. One line per target is printed at the end; the exit
 # status is non-zero if any target crashed.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -83,7 +84,7 @@ run_one() {
         -max_len="$len" -timeout="${TIMEOUT:-30}" \
         -rss_limit_mb=4096 "$merged" "$corpus" "$scratch" >"$logs/$t.merge.log" 2>&1 &&
         [ -n "$(ls -A "$merged")" ]; then
-        find "$corpus" -type f -delete
+        find "$corpus" -type f ! -name 'regression-*' -delete
         cp "$merged"/* "$corpus"/
     fi
     rm -rf "$scratch" "$merged"
