@@ -16,11 +16,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
-use shared::adapters::aws::{changes_from_stream, event_shape};
+use shared::adapters::aws::{changes_from_stream, stream_batch};
 use shared::comments::{self, Comment};
 use shared::env::EnvError;
 use shared::linkbacks::fetch::{FetchError, SafeFetcher};
@@ -91,19 +90,7 @@ impl From<VerifyError> for Diagnostic {
 
 /// One invocation: a DynamoDB stream batch. Answers with what was done.
 pub async fn on_invocation(deps: &Deps, payload: Value) -> Result<Value, VerifyError> {
-    let shape = event_shape(&payload);
-    if payload
-        .pointer("/Records/0/eventSource")
-        .and_then(Value::as_str)
-        != Some("aws:dynamodb")
-    {
-        warn!(event = %shape, "event not ours: not a DynamoDB stream batch");
-        return Err(VerifyError::BadInvocation(shape));
-    }
-    let stream: StreamEvent = serde_json::from_value(payload).map_err(|e| {
-        warn!(event = %shape, error = %e, "event not ours: not a DynamoDB stream batch");
-        VerifyError::BadInvocation(e.to_string())
-    })?;
+    let stream = stream_batch(payload).map_err(VerifyError::BadInvocation)?;
     let changes = changes_from_stream(&stream)?;
     let outcomes = on_changes(deps, &changes).await?;
     Ok(json!({ "verified": outcomes.len() }))

@@ -21,10 +21,9 @@
 
 use std::sync::Arc;
 
-use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_runtime::Diagnostic;
 use serde_json::{json, Value};
-use shared::adapters::aws::{changes_of_type, event_shape};
+use shared::adapters::aws::{changes_of_type, stream_batch};
 use shared::env::EnvError;
 use shared::ports::{Clock, ItemChange, ItemStore, Mailer, StoreError};
 use shared::signing::Signer;
@@ -100,19 +99,8 @@ impl From<SendError> for Diagnostic {
 /// One invocation: a DynamoDB stream batch. Answers with how many requests came and how
 /// many mails went.
 pub async fn on_invocation(deps: &Deps, payload: Value) -> Result<Value, SendError> {
-    let shape = event_shape(&payload);
-    if payload
-        .pointer("/Records/0/eventSource")
-        .and_then(Value::as_str)
-        != Some("aws:dynamodb")
-    {
-        warn!(event = %shape, "event not ours: not a DynamoDB stream batch");
-        return Err(SendError::BadInvocation(shape));
-    }
-    let stream: StreamEvent = serde_json::from_value(payload).map_err(|e| {
-        warn!(event = %shape, error = %e, "event not ours: not a DynamoDB stream batch");
-        SendError::BadInvocation(without_addresses(&e.to_string()))
-    })?;
+    let stream =
+        stream_batch(payload).map_err(|why| SendError::BadInvocation(without_addresses(&why)))?;
     let changes = changes_of_type(&stream, MAIL_REQUEST_TYPE)?;
     let outcomes = on_changes(deps, &changes).await?;
     let sent = outcomes

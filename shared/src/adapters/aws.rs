@@ -596,6 +596,26 @@ pub fn changes_of_type(
     Ok(out)
 }
 
+/// The DynamoDB stream batch a stream consumer was invoked with, or why the payload is
+/// not one (its shape or the decoding error, never its values), said at warn level.
+pub fn stream_batch(
+    payload: serde_json::Value,
+) -> Result<aws_lambda_events::event::dynamodb::Event, String> {
+    let shape = event_shape(&payload);
+    if payload
+        .pointer("/Records/0/eventSource")
+        .and_then(serde_json::Value::as_str)
+        != Some("aws:dynamodb")
+    {
+        tracing::warn!(event = %shape, "event not ours: not a DynamoDB stream batch");
+        return Err(shape);
+    }
+    serde_json::from_value(payload).map_err(|e| {
+        tracing::warn!(event = %shape, error = %e, "event not ours: not a DynamoDB stream batch");
+        e.to_string()
+    })
+}
+
 /// What an event looks like, for messages about one a function does not know: its
 /// top-level field names and the source it names, never its values (a misrouted event may
 /// carry addresses).
