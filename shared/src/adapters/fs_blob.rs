@@ -172,14 +172,13 @@ impl BlobStore for FsBlobStore {
         &self,
         key: &str,
         body: Vec<u8>,
-        meta: &ObjectMeta,
+        _meta: &ObjectMeta,
     ) -> Result<bool, StoreError> {
         // Comparing bytes is cheaper than hashing both sides.
         let old = self.get(key).await?;
         if old.as_deref() == Some(body.as_slice()) {
             return Ok(false);
         }
-        let _ = meta;
         self.write(key, body, old.is_some()).await?;
         Ok(true)
     }
