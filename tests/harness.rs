@@ -1,6 +1,8 @@
 //! Test harness: a real `moto_server` on a free loopback port (the AWS peer), sample
 //! content, and helpers to drive the entry points.
 
+pub mod fault_proxy;
+
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -447,4 +449,90 @@ async fn stream_call(endpoint: &str, target: &str, body: serde_json::Value) -> s
         .await
         .unwrap();
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{target}: {e}: {text}"))
+}
+
+/// A content-filtering pattern (Lambda event filtering / EventBridge syntax, the subset the
+/// template uses: exact values, `anything-but`, `prefix`, `exists`) against an event.
+pub fn pattern_matches(pattern: &serde_json::Value, event: Option<&serde_json::Value>) -> bool {
+    match pattern {
+        serde_json::Value::Object(fields) => fields.iter().all(|(k, p)| match (p, event) {
+            (serde_json::Value::Array(_), Some(e)) => pattern_matches(p, e.get(k)),
+            (serde_json::Value::Object(_), Some(e)) => {
+                e.get(k).is_some() && pattern_matches(p, e.get(k))
+            }
+            (_, None) => false,
+            _ => panic!("unsupported pattern {p}"),
+        }),
+        serde_json::Value::Array(alternatives) => alternatives.iter().any(|alt| match alt {
+            serde_json::Value::Object(op) => {
+                if let Some(excluded) = op.get("anything-but") {
+                    let excluded = excluded
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_else(|| vec![excluded.clone()]);
+                    event.is_some_and(|e| !excluded.contains(e))
+                } else if let Some(prefix) = op.get("prefix").and_then(serde_json::Value::as_str) {
+                    event
+                        .and_then(serde_json::Value::as_str)
+                        .is_some_and(|e| e.starts_with(prefix))
+                } else if let Some(exists) = op.get("exists").and_then(serde_json::Value::as_bool) {
+                    event.is_some() == exists
+                } else {
+                    panic!("unsupported pattern operator {alt}")
+                }
+            }
+            scalar => event == Some(scalar),
+        }),
+        other => panic!("unsupported pattern {other}"),
+    }
+}
+
+/// A function's DynamoDB stream trigger as infra/template.yaml declares it.
+pub struct StreamTrigger {
+    /// The event filters Lambda applies before a record reaches the function.
+    pub filters: Vec<serde_json::Value>,
+    pub batch_size: usize,
+    /// Retries of a failed batch before it goes to the dead-letter queue.
+    pub retries: usize,
+}
+
+impl StreamTrigger {
+    /// The stream trigger of `function` (a logical id: `SpamVerifyFunction`).
+    pub fn of(function: &str) -> StreamTrigger {
+        let text = std::fs::read_to_string(root().join("infra/template.yaml")).unwrap();
+        let template: serde_norway::Value = serde_norway::from_str(&text).unwrap();
+        let events = &template["Resources"][function]["Properties"]["Events"];
+        let (_, event) = events
+            .as_mapping()
+            .into_iter()
+            .flatten()
+            .find(|(_, e)| e["Type"].as_str() == Some("DynamoDB"))
+            .unwrap_or_else(|| panic!("{function} has no stream trigger"));
+        let props = &event["Properties"];
+        let filters = props["FilterCriteria"]["Filters"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(|f| serde_json::from_str(f["Pattern"].as_str().unwrap()).unwrap())
+            .collect();
+        StreamTrigger {
+            filters,
+            batch_size: props["BatchSize"].as_u64().unwrap_or(100) as usize,
+            retries: props["MaximumRetryAttempts"].as_u64().unwrap_or(0) as usize,
+        }
+    }
+
+    /// The records of a stream read this trigger passes to its function.
+    pub fn select(&self, records: &[serde_json::Value]) -> Vec<serde_json::Value> {
+        records
+            .iter()
+            .filter(|r| passes(&self.filters, r))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Does a stream record pass any of `filters`?
+pub fn passes(filters: &[serde_json::Value], record: &serde_json::Value) -> bool {
+    filters.iter().any(|p| pattern_matches(p, Some(record)))
 }

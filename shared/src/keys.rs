@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | `POST#<slug>` | `COMMENT#<id>` | a comment or pingback; in `gsi1` under `COMMENTS#<status>` |
 //! | `RATE#<form>#<ip hash>` | `W#<window start>` | rate-limit counter |
-//! | `AUTHOR#<email hash>` | `APPROVED` | approved comments by an author |
+//! | `AUTHOR#<email hash>` | `APPROVED#<comment id>` | a comment of this author a moderator approved |
 //! | `BODY#<text hash>` | `SEEN` | recent comment text (duplicates) |
 //! | `MODLINK#<nonce>` | `USED` | a used moderation link |
 //! | `SUPPORTER#<email hash>` | `PROFILE` / `SUPPRESSED` | a supporter; an erased address |
@@ -38,10 +38,22 @@ pub fn rate(scope: &str, ip_hash: &str, window: i64) -> (String, String) {
     (format!("RATE#{scope}#{ip_hash}"), format!("W#{window}"))
 }
 
-/// How many of an author's comments a moderator approved.
-pub fn author_approved(email_hash: &str) -> (String, String) {
-    (format!("AUTHOR#{email_hash}"), "APPROVED".into())
+/// A comment of this author a moderator approved (one item per comment, so an approval
+/// made twice, by a retry or by two moderators, counts once).
+pub fn author_approval(email_hash: &str, comment_id: &str) -> (String, String) {
+    (
+        author_pk(email_hash),
+        format!("{AUTHOR_APPROVAL_PREFIX}{comment_id}"),
+    )
 }
+
+pub fn author_pk(email_hash: &str) -> String {
+    format!("AUTHOR#{email_hash}")
+}
+
+/// Sort key prefix of an author's approvals. (Before approvals were kept one per comment,
+/// they were counted in one `APPROVED` item, which the prefix also reads.)
+pub const AUTHOR_APPROVAL_PREFIX: &str = "APPROVED";
 
 /// Recent comment text, by keyed hash (the duplicate rule).
 pub fn body_seen(body_hash: &str) -> (String, String) {

@@ -827,40 +827,6 @@ fn wildcard_match(pattern: &str, value: &str) -> bool {
     }
 }
 
-/// A content-filtering pattern (Lambda event filtering / EventBridge syntax, the subset the
-/// template uses: exact values, `anything-but`, `prefix`, `exists`) against an event.
-fn pattern_matches(pattern: &Json, event: Option<&Json>) -> bool {
-    match pattern {
-        Json::Object(fields) => fields.iter().all(|(k, p)| match (p, event) {
-            (Json::Array(_), Some(e)) => pattern_matches(p, e.get(k)),
-            (Json::Object(_), Some(e)) => e.get(k).is_some() && pattern_matches(p, e.get(k)),
-            (_, None) => false,
-            _ => panic!("unsupported pattern {p}"),
-        }),
-        Json::Array(alternatives) => alternatives.iter().any(|alt| match alt {
-            Json::Object(op) => {
-                if let Some(excluded) = op.get("anything-but") {
-                    let excluded = excluded
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_else(|| vec![excluded.clone()]);
-                    event.is_some_and(|e| !excluded.contains(e))
-                } else if let Some(prefix) = op.get("prefix").and_then(Json::as_str) {
-                    event
-                        .and_then(Json::as_str)
-                        .is_some_and(|e| e.starts_with(prefix))
-                } else if let Some(exists) = op.get("exists").and_then(Json::as_bool) {
-                    event.is_some() == exists
-                } else {
-                    panic!("unsupported pattern operator {alt}")
-                }
-            }
-            scalar => event == Some(scalar),
-        }),
-        other => panic!("unsupported pattern {other}"),
-    }
-}
-
 /// Does this sample reach the function through this trigger?
 fn trigger_matches(t: &Template, trigger: &Trigger, sample: &Json) -> bool {
     match trigger.kind.as_str() {
@@ -914,7 +880,9 @@ fn trigger_matches(t: &Template, trigger: &Trigger, sample: &Json) -> bool {
             !records.is_empty()
                 && records.iter().all(|r| {
                     r["eventSource"] == "aws:dynamodb"
-                        && filters.iter().any(|p| pattern_matches(p, Some(r)))
+                        && filters
+                            .iter()
+                            .any(|p| integration_tests::pattern_matches(p, Some(r)))
                 })
         }
         "Schedule" => {
@@ -1409,7 +1377,7 @@ fn partitions() -> BTreeMap<&'static str, BTreeMap<(&'static str, &'static str),
         rate("my-data"),
     );
     let (linkback_rate, source_rate) = (rate("linkback"), rate(keys::MENTION_SOURCE_SCOPE));
-    let author = under(keys::author_approved("").0);
+    let author = under(keys::author_pk(""));
     let body = under(keys::body_seen("").0);
     let modlink = under(keys::modlink_used("").0);
     let mention = under(keys::mention("").0);

@@ -7,6 +7,7 @@ mod abuse;
 mod captcha;
 mod comments;
 mod emulators;
+mod faults;
 mod import;
 mod incremental;
 mod infra;

@@ -79,6 +79,10 @@ pub enum VerifyError {
     Store(#[from] StoreError),
     #[error("comment {0} not found")]
     NotFound(String),
+    /// The moderator could not be told about a held comment: the batch is retried (and
+    /// dead-lettered past the retries) rather than the comment held unseen.
+    #[error("the moderator could not be notified: {0}")]
+    Notify(String),
     #[error("the invocation is neither a DynamoDB stream batch nor {{\"rescore\": \"<comment id>\"}}: {0}")]
     BadInvocation(String),
 }
@@ -92,6 +96,7 @@ impl VerifyError {
             VerifyError::Store(StoreError::Corrupt(_)) => "VerifyError::StoreCorrupt",
             VerifyError::Store(StoreError::ConditionFailed(_)) => "VerifyError::ConditionFailed",
             VerifyError::NotFound(_) => "VerifyError::NotFound",
+            VerifyError::Notify(_) => "VerifyError::Notify",
             VerifyError::BadInvocation(_) => "VerifyError::BadInvocation",
         }
     }
@@ -265,16 +270,25 @@ async fn verify_one(
     }
     let mut scored = comment.clone();
     scored.spam_rules = verdict.hits.clone();
+    // A held comment is mailed to the moderator before it is stored as held: if the mail
+    // fails, the batch fails and is delivered again (the comment still pending), so no
+    // comment waits unseen. A retry after a write that succeeded finds the comment no
+    // longer pending and does nothing, so a moderator gets a second mail only when the
+    // write itself failed.
+    if verdict.status == CommentStatus::Held {
+        let current = comments::get(store, &comment.post, &comment.id).await?;
+        if current.is_none_or(|c| c.status != comment.status) {
+            info!(comment = %comment.id, "already scored (a batch delivered again)");
+            return Ok(verdict.status);
+        }
+        notify_moderator(deps, &scored)
+            .await
+            .map_err(|e| VerifyError::Notify(e.to_string()))?;
+    }
     // One write: the verdict and the rules behind it, conditional on the status the comment
     // was read with, so a moderator acting meanwhile wins.
     let moved = comments::set_status(store, &scored, verdict.status).await?;
     info!(comment = %comment.id, post = %comment.post, verdict = verdict.status.as_str(), score = verdict.score, rules = ?verdict.hits.iter().map(|h| h.rule.as_str()).collect::<Vec<_>>(), moved, "comment verified");
-    if moved && verdict.status == CommentStatus::Held {
-        if let Err(e) = notify_moderator(deps, &scored).await {
-            // The comment is safely held; the command line lists it even without the mail.
-            warn!(error = %e, comment = %comment.id, "moderator not notified");
-        }
-    }
     Ok(verdict.status)
 }
 

@@ -232,21 +232,33 @@ pub async fn apply_to(
     action: Action,
     now: OffsetDateTime,
 ) -> Result<Outcome, StoreError> {
+    // Each action is one conditional write plus follow-ups that are safe to repeat (the
+    // filter's example and the author's approval are keyed by the comment). An action
+    // that already took effect (a retry after a failure half-way, or a second moderator)
+    // finishes its follow-ups and is reported done, so nothing is left half-done.
+    let spam = action != Action::Approve;
     let ok = match action {
-        Action::Delete => comments::delete(store, &comment).await?,
-        Action::Approve if comment.status == CommentStatus::Approved => false,
-        Action::Spam if comment.status == CommentStatus::Spam => false,
-        Action::Approve => {
-            let ok = comments::set_status(store, &comment, CommentStatus::Approved).await?;
-            if ok {
-                comments::count_moderator_approval(store, &comment).await?;
-            }
-            ok
+        Action::Delete => {
+            // The example first: once the comment is gone, nothing would say what it was.
+            filter::record_verdict(store, &comment, spam, now).await?;
+            comments::delete(store, &comment).await?
         }
-        Action::Spam => comments::set_status(store, &comment, CommentStatus::Spam).await?,
+        Action::Approve if comment.status == CommentStatus::Approved => true,
+        Action::Spam if comment.status == CommentStatus::Spam => true,
+        Action::Approve | Action::Spam => {
+            let to = if spam {
+                CommentStatus::Spam
+            } else {
+                CommentStatus::Approved
+            };
+            comments::set_status(store, &comment, to).await?
+        }
     };
-    if ok {
-        filter::record_verdict(store, &comment, action != Action::Approve, now).await?;
+    if ok && action == Action::Approve {
+        comments::count_moderator_approval(store, &comment).await?;
+    }
+    if ok && action != Action::Delete {
+        filter::record_verdict(store, &comment, spam, now).await?;
     }
     Ok(if ok { Outcome::Done } else { Outcome::NoChange })
 }

@@ -264,8 +264,14 @@ pub async fn count_moderator_approval(
     comment: &Comment,
 ) -> Result<(), StoreError> {
     if let Some(h) = &comment.email_hash {
-        let (pk, sk) = crate::keys::author_approved(h);
-        store.increment(&pk, &sk, 1, i64::MAX / 2).await?;
+        let (pk, sk) = crate::keys::author_approval(h, &comment.id);
+        let item = serde_json::json!({ "pk": pk, "sk": sk });
+        store
+            .put(
+                item.as_object().cloned().unwrap_or_default(),
+                Condition::Always,
+            )
+            .await?;
     }
     Ok(())
 }
@@ -291,14 +297,33 @@ pub async fn is_trusted(store: &dyn ItemStore, comment: &Comment) -> Result<bool
     let Some(email_hash) = &comment.email_hash else {
         return Ok(false);
     };
-    let (pk, sk) = crate::keys::author_approved(email_hash);
-    let approved = store
-        .get(&pk, &sk)
-        .await?
-        .and_then(|i| i.get("count").and_then(Value::as_i64))
-        .unwrap_or(0);
-    let itself = i64::from(comment.status == CommentStatus::Approved);
-    Ok(approved - itself >= TRUSTED_AFTER)
+    Ok(moderator_approvals(store, email_hash, Some(&comment.id)).await? >= TRUSTED_AFTER)
+}
+
+/// How many of an author's comments a moderator approved, `except` one.
+pub async fn moderator_approvals(
+    store: &dyn ItemStore,
+    email_hash: &str,
+    except: Option<&str>,
+) -> Result<i64, StoreError> {
+    let (_, except_sk) = crate::keys::author_approval(email_hash, except.unwrap_or(""));
+    let items = store
+        .query(
+            &crate::keys::author_pk(email_hash),
+            crate::keys::AUTHOR_APPROVAL_PREFIX,
+        )
+        .await?;
+    Ok(items
+        .iter()
+        .map(|i| match i.get("sk").and_then(Value::as_str) {
+            // The count kept before approvals were kept one per comment.
+            Some(crate::keys::AUTHOR_APPROVAL_PREFIX) => {
+                i.get("count").and_then(Value::as_i64).unwrap_or(0)
+            }
+            Some(sk) if except.is_some() && sk == except_sk => 0,
+            _ => 1,
+        })
+        .sum())
 }
 
 /// How long a comment's text counts as "recent" for the duplicate rule.

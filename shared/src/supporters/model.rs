@@ -57,6 +57,11 @@ pub struct Supporter {
     /// Pending only: unix time after which the sign-up is void (and TTL removes it).
     #[serde(default)]
     pub expires_at: Option<i64>,
+    /// Confirmed only: the SHA-256 of the token that confirmed it, so that confirming again
+    /// with it (a visitor's retry after a failure half-way) finishes the same confirmation
+    /// instead of calling the link invalid.
+    #[serde(default)]
+    pub confirmed_with: Option<String>,
 }
 
 pub use crate::keys::{supporter_pk, token_pk};
@@ -106,6 +111,7 @@ impl Supporter {
             manage_nonce: nonce.unwrap_or_else(new_nonce),
             token_hash: Some(token_hash),
             expires_at: Some((now + CONFIRM_TTL).unix_timestamp()),
+            confirmed_with: None,
         }
     }
 
@@ -117,6 +123,9 @@ impl Supporter {
 
     /// The record confirmed with the token whose hash is `hash`.
     pub fn confirmed(&self, hash: &str, now: OffsetDateTime) -> Result<Supporter, TokenProblem> {
+        if self.status == Status::Confirmed && self.confirmed_with.as_deref() == Some(hash) {
+            return Ok(self.clone());
+        }
         if self.status != Status::Pending || self.token_hash.as_deref() != Some(hash) {
             return Err(TokenProblem::Invalid);
         }
@@ -128,6 +137,7 @@ impl Supporter {
             confirmed_at: Some(rfc3339(now)),
             token_hash: None,
             expires_at: None,
+            confirmed_with: Some(hash.to_string()),
             ..self.clone()
         })
     }

@@ -218,17 +218,20 @@ pub async fn confirm(
         Ok(c) => c,
         Err(p) => return Ok(Err(p)),
     };
-    let won = store
-        .put(
-            confirmed.to_item()?,
-            Condition::Equals {
-                attr: "token_hash".into(),
-                value: hash.clone().into(),
-            },
-        )
-        .await?;
-    if !won {
-        return Ok(Err(TokenProblem::Invalid));
+    // Already confirmed with this token: a retry finishing what failed half-way.
+    if pending.status == Status::Pending {
+        let won = store
+            .put(
+                confirmed.to_item()?,
+                Condition::Equals {
+                    attr: "token_hash".into(),
+                    value: hash.clone().into(),
+                },
+            )
+            .await?;
+        if !won {
+            return Ok(Err(TokenProblem::Invalid));
+        }
     }
     store
         .delete(&token_pk(&hash), TOKEN_SK, Condition::Always)
