@@ -132,6 +132,11 @@ pub enum Condition {
         attr: String,
         value: Value,
     },
+    /// Only if no item has this key yet, or it has and `attr` equals `value`.
+    AbsentOrEquals {
+        attr: String,
+        value: Value,
+    },
 }
 
 /// The one secondary index of the single table.

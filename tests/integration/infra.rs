@@ -143,7 +143,7 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
     m.insert(
         // blocklist.txt; for the moderator's mail Pages::config (site.toml) and
         // Pages::post (the title). comments::is_duplicate (GetItem, PutItem),
-        // comments::is_trusted (GetItem), the scored comment (comments::set_status:
+        // comments::is_trusted (Query of the author's approvals), the scored comment (comments::set_status:
         // conditional PutItem), comments::find for {"rescore": id} (Query on gsi1). No
         // UpdateItem: only a moderator's approval counts toward trust
         // (comments::count_moderator_approval, in moderate). SES for the mail.
@@ -198,8 +198,9 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
     m.insert(
         // Pages::message and Pages::config (site context), comments::get (GetItem),
         // moderation::consume (conditional PutItem), moderation::apply: comments::delete
-        // (DeleteItem) or comments::set_status (PutItem, UpdateItem); the list of held
-        // comments, comments::with_status (Query on gsi1).
+        // (DeleteItem) or comments::set_status (PutItem), the author's approval and the
+        // filter's example (PutItem); the list of held comments, comments::with_status
+        // (Query on gsi1).
         "moderate",
         site_context
             .iter()
@@ -208,7 +209,6 @@ fn needed() -> BTreeMap<&'static str, BTreeSet<(&'static str, &'static str)>> {
                 ("dynamodb:GetItem", "table"),
                 ("dynamodb:PutItem", "table"),
                 ("dynamodb:DeleteItem", "table"),
-                ("dynamodb:UpdateItem", "table"),
                 ("dynamodb:Query", "table/index/gsi1"),
             ])
             .collect(),
@@ -1419,15 +1419,15 @@ fn partitions() -> BTreeMap<&'static str, BTreeMap<(&'static str, &'static str),
             (UPDATE, TABLE, vec![&comment_rate]),
         ]),
     );
-    // The scored comment (put only); the duplicate rule's marker (read, written); the
-    // author's approval count (read only); the moderator's verdicts; a comment found by id
+    // The scored comment (read again before a held one is mailed, then put); the duplicate
+    // rule's marker (read, written); the author's approvals (read only); the moderator's verdicts; a comment found by id
     // through the status index ({"rescore": id}, comments::find: every status).
     m.insert(
         "spam-verify",
         by_action(vec![
             (PUT, TABLE, vec![&post, &body]),
-            (GET, TABLE, vec![&body, &author]),
-            (QUERY, TABLE, vec![&verdicts]),
+            (GET, TABLE, vec![&post, &body]),
+            (QUERY, TABLE, vec![&verdicts, &author]),
             (QUERY, GSI1, status.iter().collect()),
         ]),
     );
@@ -1451,16 +1451,15 @@ fn partitions() -> BTreeMap<&'static str, BTreeMap<(&'static str, &'static str),
             (DELETE, TABLE, vec![&post]),
         ]),
     );
-    // The comment (read, new status, deleted); the link's used-marker (put, taken back);
-    // the author's approval count; the verdict the filter learns from; the held comments
+    // The comment (read, new status, deleted); the link's marker (claimed, then used);
+    // the author's approval (one item per comment); the verdict the filter learns from; the held comments
     // (comments::with_status(Held) on the index).
     m.insert(
         "moderate",
         by_action(vec![
             (GET, TABLE, vec![&post]),
-            (PUT, TABLE, vec![&post, &modlink, &verdicts]),
-            (DELETE, TABLE, vec![&post, &modlink]),
-            (UPDATE, TABLE, vec![&author]),
+            (PUT, TABLE, vec![&post, &modlink, &verdicts, &author]),
+            (DELETE, TABLE, vec![&post]),
             (QUERY, GSI1, vec![&held]),
         ]),
     );

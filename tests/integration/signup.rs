@@ -81,6 +81,7 @@ fn condition_shape(c: &Condition) -> String {
         Condition::Always => "always".into(),
         Condition::NotExists => "if absent".into(),
         Condition::Equals { attr, .. } => format!("if {attr} is"),
+        Condition::AbsentOrEquals { attr, .. } => format!("if absent or {attr} is"),
     }
 }
 

@@ -412,11 +412,15 @@ fn condition_expr(c: &Condition) -> Result<Option<ConditionExpr>, StoreError> {
             names: vec![],
             values: AvMap::new(),
         }),
-        Condition::Equals { attr, value } => {
+        Condition::Equals { attr, value } | Condition::AbsentOrEquals { attr, value } => {
             let v = serde_dynamo::to_attribute_value(value)
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             Some(ConditionExpr {
-                expr: "#c = :c",
+                expr: if matches!(c, Condition::Equals { .. }) {
+                    "#c = :c"
+                } else {
+                    "attribute_not_exists(pk) OR #c = :c"
+                },
                 names: vec![("#c".into(), attr.clone())],
                 values: AvMap::from([(":c".to_string(), v)]),
             })
@@ -538,27 +542,21 @@ impl ItemStore for DynamoItemStore {
             .expression_attribute_values(":e", AttributeValue::N(expires_at.to_string()))
             .expression_attribute_values(":write", new_write_id())
             .return_values(ReturnValue::UpdatedNew)
+            .return_values_on_condition_check_failure(
+                aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+            )
             .send()
             .await;
         let count = match sent {
             Ok(out) => out.attributes().and_then(|a| a.get("count")).cloned(),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                // Applied by an earlier attempt of this very call: read what it made.
-                let out = self
-                    .client
-                    .get_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key_av(pk, sk)))
-                    .consistent_read(true)
-                    .send()
-                    .await
-                    .map_err(sdk_err)?;
-                out.item().and_then(|a| a.get("count")).cloned()
-            }
-            Err(e) => return Err(sdk_err(e)),
+            Err(e) => match e.as_service_error() {
+                // Applied by an earlier attempt of this very call: the count it made comes
+                // back with the refusal (no read, so no read permission needed).
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    c.item().and_then(|a| a.get("count")).cloned()
+                }
+                _ => return Err(sdk_err(e)),
+            },
         };
         count
             .as_ref()

@@ -97,6 +97,9 @@ fn holds(condition: &Condition, existing: Option<&Item>) -> bool {
         Condition::Always => true,
         Condition::NotExists => existing.is_none(),
         Condition::Equals { attr, value } => existing.and_then(|i| i.get(attr)) == Some(value),
+        Condition::AbsentOrEquals { attr, value } => {
+            existing.is_none_or(|i| i.get(attr) == Some(value))
+        }
     }
 }
 

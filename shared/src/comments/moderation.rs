@@ -12,7 +12,7 @@ use crate::comments;
 use crate::comments::filter;
 use crate::comments::{Comment, CommentStatus};
 use crate::keys;
-use crate::ports::{Condition, ItemStore, StoreError};
+use crate::ports::{Condition, Item, ItemStore, StoreError};
 use crate::signing::Signer;
 
 /// How long a moderation link works.
@@ -163,24 +163,43 @@ pub fn read_queue_link(signer: &Signer, token: &str, now: OffsetDateTime) -> Res
     Ok(())
 }
 
-/// Mark a link used; `Err(Used)` if it was used before. The record expires with the link.
+/// Claim a link for acting; `Err(Used)` if it was used before. The marker says `acting`
+/// until the action is done, then `used`: a link whose use failed half-way (the moderator
+/// was told to try again, whatever the store had already applied) can be used again, and
+/// the action, safe to repeat, is finished; a link whose action was done cannot. The
+/// record expires with the link.
 pub async fn consume(
     store: &dyn ItemStore,
     link: &Link,
 ) -> Result<Result<(), LinkError>, StoreError> {
-    let (pk, sk) = keys::modlink_used(&link.nonce);
-    let item = json!({"pk": pk, "sk": sk, "expires_at": link.expires + 86_400});
-    let fresh = store
+    let claimed = store
         .put(
-            item.as_object().cloned().unwrap_or_default(),
-            Condition::NotExists,
+            modlink_marker(link, MODLINK_ACTING),
+            Condition::AbsentOrEquals {
+                attr: "state".into(),
+                value: MODLINK_ACTING.into(),
+            },
         )
         .await?;
-    Ok(if fresh { Ok(()) } else { Err(LinkError::Used) })
+    Ok(if claimed {
+        Ok(())
+    } else {
+        Err(LinkError::Used)
+    })
 }
 
-/// Use a link: mark it used, then act. If acting fails (the store is not answering), the
-/// mark is taken back, so the moderator's "try again" works with the same link.
+const MODLINK_ACTING: &str = "acting";
+const MODLINK_USED: &str = "used";
+
+fn modlink_marker(link: &Link, state: &str) -> Item {
+    let (pk, sk) = keys::modlink_used(&link.nonce);
+    let item = json!({"pk": pk, "sk": sk, "state": state, "expires_at": link.expires + 86_400});
+    item.as_object().cloned().unwrap_or_default()
+}
+
+/// Use a link: claim it, act, then mark it used. If acting fails (the store is not
+/// answering), the claim stays open, so the moderator's "try again" works with the same
+/// link.
 pub async fn use_link(
     store: &dyn ItemStore,
     link: &Link,
@@ -189,15 +208,11 @@ pub async fn use_link(
     if let Err(used) = consume(store, link).await? {
         return Ok(Err(used));
     }
-    match apply(store, &link.post, &link.id, link.action, now).await {
-        Ok(outcome) => Ok(Ok(outcome)),
-        Err(e) => {
-            // If this fails too, the link stays used; the command line still acts.
-            let (pk, sk) = keys::modlink_used(&link.nonce);
-            let _ = store.delete(&pk, &sk, Condition::Always).await;
-            Err(e)
-        }
-    }
+    let outcome = apply(store, &link.post, &link.id, link.action, now).await?;
+    store
+        .put(modlink_marker(link, MODLINK_USED), Condition::Always)
+        .await?;
+    Ok(Ok(outcome))
 }
 
 /// What an action did.
@@ -235,32 +250,45 @@ pub async fn apply_to(
     // Each action is one conditional write plus follow-ups that are safe to repeat (the
     // filter's example and the author's approval are keyed by the comment). An action
     // that already took effect (a retry after a failure half-way, or a second moderator)
-    // finishes its follow-ups and is reported done, so nothing is left half-done.
+    // finishes its follow-ups, and is reported as no change.
     let spam = action != Action::Approve;
-    let ok = match action {
+    let (applies, outcome) = match action {
         Action::Delete => {
             // The example first: once the comment is gone, nothing would say what it was.
             filter::record_verdict(store, &comment, spam, now).await?;
-            comments::delete(store, &comment).await?
+            let deleted = comments::delete(store, &comment).await?;
+            return Ok(if deleted {
+                Outcome::Done
+            } else {
+                Outcome::NoChange
+            });
         }
-        Action::Approve if comment.status == CommentStatus::Approved => true,
-        Action::Spam if comment.status == CommentStatus::Spam => true,
+        Action::Approve if comment.status == CommentStatus::Approved => (true, Outcome::NoChange),
+        Action::Spam if comment.status == CommentStatus::Spam => (true, Outcome::NoChange),
         Action::Approve | Action::Spam => {
             let to = if spam {
                 CommentStatus::Spam
             } else {
                 CommentStatus::Approved
             };
-            comments::set_status(store, &comment, to).await?
+            let moved = comments::set_status(store, &comment, to).await?;
+            (
+                moved,
+                if moved {
+                    Outcome::Done
+                } else {
+                    Outcome::NoChange
+                },
+            )
         }
     };
-    if ok && action == Action::Approve {
+    if applies && action == Action::Approve {
         comments::count_moderator_approval(store, &comment).await?;
     }
-    if ok && action != Action::Delete {
+    if applies {
         filter::record_verdict(store, &comment, spam, now).await?;
     }
-    Ok(if ok { Outcome::Done } else { Outcome::NoChange })
+    Ok(outcome)
 }
 
 #[cfg(test)]
