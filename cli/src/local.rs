@@ -93,7 +93,7 @@ impl LocalSite {
     /// store closes.
     ///
     /// On AWS these are other functions on other machines; here they share the CPU with the
-    /// server. So they run on a thread of their own at the lowest priority (`SCHED_IDLE`): a burst
+    /// server. So they run on a thread of their own at a lower priority (nice 10): a burst
     /// of comments, or a page being re-rendered, does not hold up visitors' requests, and
     /// the verifier catches up as soon as the server has a moment.
     pub fn start_stream_processing(&self) -> std::io::Result<std::thread::JoinHandle<()>> {
@@ -324,20 +324,13 @@ pub async fn guarded<T>(consumer: &str, work: impl std::future::Future<Output = 
     }
 }
 
-/// Background work yields to requests: the calling thread (and the threads it starts) runs
-/// under `SCHED_IDLE`, only when no request wants the CPU. At nice 10 it still got a tenth
-/// of a core's weight under a flood of comments, and each slice it took was a slice a
-/// request waited: comment p99 5.4-6.2 ms at nice 10, against the figure in the README
-/// under `SCHED_IDLE`, on the same day's machine. Falls back to nice 10 where
-/// `SCHED_IDLE` is refused. Linux keeps both per thread.
+/// Background work yields to requests: nice 10 for the calling thread (and the threads it
+/// starts). Linux keeps a nice value per thread.
 fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: plain integers and a zeroed `sched_param`; `pid = 0` is the calling thread.
+    // SAFETY: plain integers; `who = 0` is the calling thread.
     unsafe {
-        let param: libc::sched_param = std::mem::zeroed();
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, 0, 10);
-        }
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
     }
 }
 
