@@ -458,39 +458,17 @@ async fn approval(runs: usize) {
     )
     .await;
 
-    // Webmentions from a source server on loopback, each linking to the post.
-    let source = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let src = source.local_addr().unwrap();
-    let link = target.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut conn, _)) = source.accept().await else {
-                return;
-            };
-            let link = link.clone();
-            tokio::spawn(async move {
-                use tokio::io::{AsyncReadExt, AsyncWriteExt};
-                let mut buf = vec![0u8; 4096];
-                let n = conn.read(&mut buf).await.unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]);
-                let path = req.split_whitespace().nth(1).unwrap_or("/").to_string();
-                let n: usize = path
-                    .rsplit('/')
-                    .next()
-                    .and_then(|n| n.parse().ok())
-                    .unwrap_or(0);
-                let said = SENTENCES[n % SENTENCES.len()];
-                let html = format!(
-                    "<html><head><title>Bench source {path}</title></head><body><p>Note {n}: {said} Read <a href=\"{link}\">this</a>.</p></body></html>"
-                );
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{html}",
-                    html.len()
-                );
-                let _ = conn.write_all(resp.as_bytes()).await;
-            });
-        }
-    });
+    // Webmentions from a source server on loopback, each page linking to the post.
+    let sources = integration_tests::Sources::default();
+    for n in 0..runs * 2 {
+        let path = format!("/s/{n}");
+        let said = SENTENCES[n % SENTENCES.len()];
+        let html = format!(
+            "<html><head><title>Bench source {path}</title></head><body><p>Note {n}: {said} Read <a href=\"{target}\">this</a>.</p></body></html>"
+        );
+        sources.set(&path, 200, &html);
+    }
+    let src = sources.start().await;
     for i in 0..runs * 2 {
         let resp = client
             .post(format!("http://{addr}/webmention"))

@@ -41,11 +41,6 @@ impl Fault {
         Fault::Timeout,
         Fault::LostReply,
     ];
-
-    /// Whether moto saw (and applied) the request.
-    pub fn applied(self) -> bool {
-        self == Fault::LostReply
-    }
 }
 
 /// One request through the proxy.
@@ -184,7 +179,8 @@ impl FaultProxy {
 
     /// Faults injected so far.
     pub fn faults(&self) -> usize {
-        self.calls().iter().filter(|c| c.fault.is_some()).count()
+        let calls = self.state.calls.lock().unwrap();
+        calls.iter().filter(|c| c.fault.is_some()).count()
     }
 
     /// SDK configuration that goes through this proxy, with the same retry and timeout

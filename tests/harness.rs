@@ -86,6 +86,26 @@ impl Moto {
             .await
     }
 
+    /// Every raw message SES (moto) has accepted so far, in no particular order. (Where moto
+    /// keeps them differs between its versions, so the whole SES state is searched.)
+    pub async fn sent_mails(&self) -> Vec<String> {
+        fn walk(v: &serde_json::Value, out: &mut Vec<String>) {
+            match v {
+                serde_json::Value::Object(m) => {
+                    if let Some(serde_json::Value::String(raw)) = m.get("raw_data") {
+                        out.push(raw.clone());
+                    }
+                    m.values().for_each(|x| walk(x, out));
+                }
+                serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+                _ => {}
+            }
+        }
+        let mut raws = Vec::new();
+        walk(&self.state().await["ses"], &mut raws);
+        raws
+    }
+
     /// Everything moto has recorded (sent mails and the like).
     pub async fn state(&self) -> serde_json::Value {
         let body = reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
@@ -535,4 +555,75 @@ impl StreamTrigger {
 /// Does a stream record pass any of `filters`?
 pub fn passes(filters: &[serde_json::Value], record: &serde_json::Value) -> bool {
     filters.iter().any(|p| pattern_matches(p, Some(record)))
+}
+
+/// A page's status, content type and body.
+type Page = (u16, String, String);
+
+/// Pages other sites serve on loopback, by path (linkback sources); counts requests.
+#[derive(Clone, Default)]
+pub struct Sources {
+    pages: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, Page>>>,
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Sources {
+    pub async fn start(&self) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let me = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let me = me.clone();
+                tokio::spawn(async move {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match sock.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    me.requests
+                        .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let head = String::from_utf8_lossy(&buf).to_string();
+                    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
+                    let (status, ct, body) =
+                        me.pages.lock().unwrap().get(&path).cloned().unwrap_or((
+                            404,
+                            "text/plain".into(),
+                            "not found".into(),
+                        ));
+                    let reply = if (300..400).contains(&status) {
+                        format!("HTTP/1.1 {status} X\r\nLocation: {body}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    } else {
+                        format!(
+                            "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                    };
+                    let _ = sock.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        addr
+    }
+
+    pub fn set_redirect(&self, path: &str, location: &str) {
+        self.pages
+            .lock()
+            .unwrap()
+            .insert(path.into(), (302, String::new(), location.into()));
+    }
+
+    pub fn set(&self, path: &str, status: u16, body: &str) {
+        self.pages.lock().unwrap().insert(
+            path.into(),
+            (status, "text/html; charset=utf-8".into(), body.into()),
+        );
+    }
 }

@@ -33,8 +33,7 @@ const FROM: &str = "site@example.org";
 const MODERATOR: &str = "moderator@example.org";
 
 struct World {
-    _moto: Moto,
-    moto_endpoint: String,
+    moto: Moto,
     records: Arc<dyn ItemStore>,
     signer: Signer,
     clock: Arc<FixedClock>,
@@ -86,8 +85,7 @@ async fn world() -> World {
     let builder = parts.builder().unwrap();
     builder.full_build().await.unwrap();
     World {
-        moto_endpoint: moto.endpoint.clone(),
-        _moto: moto,
+        moto,
         pages: parts.pages().unwrap(),
         parts,
         records,
@@ -188,40 +186,8 @@ impl World {
     }
 
     async fn sent_mail(&self) -> Vec<ReadMail> {
-        let body = reqwest::get(format!("{}/moto-api/data.json", self.moto_endpoint))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let v: Value = serde_json::from_str(&body).unwrap();
-        let mut out = Vec::new();
-        if let Some(regions) = v["ses"]["RawMessage"].as_object() {
-            for (_, msgs) in regions {
-                for (_, m) in msgs.as_object().into_iter().flatten() {
-                    if let Some(raw) = m["raw_data"].as_str() {
-                        out.push(ReadMail::parse(raw.as_bytes()));
-                    }
-                }
-            }
-        }
-        if out.is_empty() {
-            // moto versions differ in where they keep raw messages: search the whole state.
-            fn walk(v: &Value, out: &mut Vec<ReadMail>) {
-                match v {
-                    Value::Object(m) => {
-                        if let Some(Value::String(raw)) = m.get("raw_data") {
-                            out.push(ReadMail::parse(raw.as_bytes()));
-                        }
-                        m.values().for_each(|x| walk(x, out));
-                    }
-                    Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-                    _ => {}
-                }
-            }
-            walk(&v["ses"], &mut out);
-        }
-        out
+        let raws = self.moto.sent_mails().await;
+        raws.iter().map(|r| ReadMail::parse(r.as_bytes())).collect()
     }
 }
 

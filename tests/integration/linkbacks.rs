@@ -5,84 +5,11 @@
 //!
 //! Long on purpose: one source-page server and the moderation steps serve every story.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use integration_tests::{copy_dir, root, sample_content};
+use integration_tests::{copy_dir, root, sample_content, Sources};
 use site::local::{LocalOptions, LocalSite};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A page's status, content type and body.
-type Page = (u16, String, String);
-
-/// Pages other sites serve, by path; counts requests.
-#[derive(Clone, Default)]
-struct Sources {
-    pages: Arc<Mutex<HashMap<String, Page>>>,
-    requests: Arc<AtomicUsize>,
-}
-
-impl Sources {
-    async fn start(&self) -> SocketAddr {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let me = self.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut sock, _)) = listener.accept().await else {
-                    return;
-                };
-                let me = me.clone();
-                tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    me.requests.fetch_add(1, Ordering::SeqCst);
-                    let head = String::from_utf8_lossy(&buf).to_string();
-                    let path = head.split(' ').nth(1).unwrap_or("/").to_string();
-                    let (status, ct, body) =
-                        me.pages.lock().unwrap().get(&path).cloned().unwrap_or((
-                            404,
-                            "text/plain".into(),
-                            "not found".into(),
-                        ));
-                    let reply = if (300..400).contains(&status) {
-                        format!("HTTP/1.1 {status} X\r\nLocation: {body}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    } else {
-                        format!(
-                            "HTTP/1.1 {status} X\r\nContent-Type: {ct}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                    };
-                    let _ = sock.write_all(reply.as_bytes()).await;
-                });
-            }
-        });
-        addr
-    }
-
-    fn set_redirect(&self, path: &str, location: &str) {
-        self.pages
-            .lock()
-            .unwrap()
-            .insert(path.into(), (302, String::new(), location.into()));
-    }
-
-    fn set(&self, path: &str, status: u16, body: &str) {
-        self.pages.lock().unwrap().insert(
-            path.into(),
-            (status, "text/html; charset=utf-8".into(), body.into()),
-        );
-    }
-}
 
 /// A blog post that links to `target`, marked up as an h-entry; `aside` makes its text its
 /// own (the same text from two sources is a spam signal).
@@ -436,7 +363,8 @@ mod on_aws {
     use shared::ports::{FixedClock, ItemChange};
     use shared::wiring::{Assembled, Parts};
 
-    use super::{source_page, Sources};
+    use super::source_page;
+    use integration_tests::Sources;
 
     const CONTENT: &str = "campaign-content";
     const SITE: &str = "campaign-site";

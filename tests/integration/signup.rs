@@ -357,20 +357,7 @@ impl World {
 
     /// New mails SES (moto) has accepted since the last call (the sender not run).
     async fn sent_mails(&self) -> Vec<ReadMail> {
-        fn walk(v: &Value, out: &mut Vec<String>) {
-            match v {
-                Value::Object(m) => {
-                    if let Some(Value::String(raw)) = m.get("raw_data") {
-                        out.push(raw.clone());
-                    }
-                    m.values().for_each(|x| walk(x, out));
-                }
-                Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
-                _ => {}
-            }
-        }
-        let mut raws = Vec::new();
-        walk(&self.moto.state().await["ses"], &mut raws);
+        let raws = self.moto.sent_mails().await;
         let mut seen = self.seen.lock().unwrap();
         raws.into_iter()
             .filter(|r| seen.insert(r.clone()))

@@ -716,3 +716,23 @@ pub fn event_shape(payload: &serde_json::Value) -> String {
         Value::Null => "null".into(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_functions_calls_retry_and_time_out() {
+        let sdk = lambda_sdk_config();
+        let retry = sdk.retry_config().unwrap();
+        assert_eq!(retry.max_attempts(), 3);
+        let timeouts = sdk.timeout_config().unwrap();
+        let two = Some(std::time::Duration::from_secs(2));
+        assert_eq!(timeouts.connect_timeout(), two);
+        assert_eq!(timeouts.operation_attempt_timeout(), two);
+        assert_eq!(
+            timeouts.operation_timeout(),
+            Some(std::time::Duration::from_secs(7))
+        );
+    }
+}

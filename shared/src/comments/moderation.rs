@@ -252,7 +252,7 @@ pub async fn apply_to(
     // that already took effect (a retry after a failure half-way, or a second moderator)
     // finishes its follow-ups, and is reported as no change.
     let spam = action != Action::Approve;
-    let (applies, outcome) = match action {
+    let to = match action {
         Action::Delete => {
             // The example first: once the comment is gone, nothing would say what it was.
             filter::record_verdict(store, &comment, spam, now).await?;
@@ -263,32 +263,22 @@ pub async fn apply_to(
                 Outcome::NoChange
             });
         }
-        Action::Approve if comment.status == CommentStatus::Approved => (true, Outcome::NoChange),
-        Action::Spam if comment.status == CommentStatus::Spam => (true, Outcome::NoChange),
-        Action::Approve | Action::Spam => {
-            let to = if spam {
-                CommentStatus::Spam
-            } else {
-                CommentStatus::Approved
-            };
-            let moved = comments::set_status(store, &comment, to).await?;
-            (
-                moved,
-                if moved {
-                    Outcome::Done
-                } else {
-                    Outcome::NoChange
-                },
-            )
-        }
+        Action::Approve => CommentStatus::Approved,
+        Action::Spam => CommentStatus::Spam,
     };
-    if applies && action == Action::Approve {
+    let already = comment.status == to;
+    if !already && !comments::set_status(store, &comment, to).await? {
+        return Ok(Outcome::NoChange);
+    }
+    if action == Action::Approve {
         comments::count_moderator_approval(store, &comment).await?;
     }
-    if applies {
-        filter::record_verdict(store, &comment, spam, now).await?;
-    }
-    Ok(outcome)
+    filter::record_verdict(store, &comment, spam, now).await?;
+    Ok(if already {
+        Outcome::NoChange
+    } else {
+        Outcome::Done
+    })
 }
 
 #[cfg(test)]

@@ -306,7 +306,7 @@ pub async fn moderator_approvals(
     email_hash: &str,
     except: Option<&str>,
 ) -> Result<i64, StoreError> {
-    let (_, except_sk) = crate::keys::author_approval(email_hash, except.unwrap_or(""));
+    let except_sk = except.map(|id| crate::keys::author_approval(email_hash, id).1);
     let items = store
         .query(
             &crate::keys::author_pk(email_hash),
@@ -320,7 +320,7 @@ pub async fn moderator_approvals(
             Some(crate::keys::AUTHOR_APPROVAL_PREFIX) => {
                 i.get("count").and_then(Value::as_i64).unwrap_or(0)
             }
-            Some(sk) if except.is_some() && sk == except_sk => 0,
+            sk if sk.is_some() && sk == except_sk.as_deref() => 0,
             _ => 1,
         })
         .sum())
