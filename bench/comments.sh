@@ -5,6 +5,11 @@
 # Prints both figures and the ratio, and checks that every accepted comment was stored.
 #
 #   bash bench/comments.sh          # DURATION=20 seconds per run
+#
+# SITE_STORE_STATS=1 adds the records store's group-commit timings (batch build and
+# journal commit with its fdatasync, p50/p99/max per 5 s) to each run of ours;
+# SERVER_ENV="LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2" runs our server (only)
+# with another allocator, to see what allocation adds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PEERS="${PEERS:-$(cd .. && pwd)/shared/peers}"
@@ -23,7 +28,7 @@ ours() {
   local run="$WORK/ours-$1" port
   rm -rf "$run"; mkdir -p "$run"
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  RUST_LOG=warn "$SITE" serve --content sample/content --data "$run/data" --addr "127.0.0.1:$port" --rate-limit 0 >"$run/server.log" 2>&1 &
+  env ${SERVER_ENV:-} RUST_LOG=warn "$SITE" serve --content sample/content --data "$run/data" --addr "127.0.0.1:$port" --rate-limit 0 >"$run/server.log" 2>&1 &
   local pid=$!
   for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.1; done
   # The signed form token of every published post, read from its page as a browser would.
@@ -45,8 +50,10 @@ import json, sys
 run = sys.argv[1]
 l = json.load(open(run + "/load.json")); c = json.load(open(run + "/count.json"))
 # Warm-up requests are stored too; wrk may abandon one reply per connection at its deadline.
+stats = [line.split("store: ", 1)[1].strip() for line in open(run + "/server.log") if line.startswith("store: ")]
 print(json.dumps({"rps_2xx": l["rps_2xx"], "p50_ms": l["p50_ms"], "p99_ms": l["p99_ms"], "accepted_2xx": l["accepted_2xx"],
-                  "non_2xx": l["non_2xx"], "errors": l["errors"], "stored_total": c["stored"], "by_status": c["by_status"]}))
+                  "non_2xx": l["non_2xx"], "errors": l["errors"], "stored_total": c["stored"], "by_status": c["by_status"],
+                  "store_stats": stats}))
 PY
 }
 
@@ -62,6 +69,8 @@ isso = [json.loads(l) for l in open(isso_path)][-1]
 print(open(f"{work}/isso.txt").read().strip())
 for i, o in enumerate(ours, 1):
     print(f"ours run {i}: {o['rps_2xx']:.0f} req/s, p50 {o['p50_ms']:.2f} ms, p99 {o['p99_ms']:.2f} ms, non-2xx {o['non_2xx']}, errors {o['errors']}, stored {o['stored_total']} {o['by_status']}")
+    for line in o.get("store_stats", []):
+        print(f"  store: {line}")
 rps = statistics.median(o["rps_2xx"] for o in ours)
 p99 = max(o["p99_ms"] for o in ours)
 print(f"ratio ours/isso: {rps / isso['rps_2xx']:.1f}x req/s ({rps:.0f} vs {isso['rps_2xx']:.0f}); p99 {p99:.2f} ms vs {isso['p99_ms']} ms")

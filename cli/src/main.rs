@@ -149,6 +149,23 @@ enum SpamCommand {
         /// Take the thresholds (`[spam]` in site.toml) and blocklist.txt from this folder.
         #[arg(long)]
         content: Option<PathBuf>,
+        /// Instead of the site's thresholds, judge each file with the thresholds `tune`
+        /// learns from the other files (needs three files or more): the honest figure for
+        /// thresholds nobody chose by looking at the file reported.
+        #[arg(long)]
+        thresholds_from_training: bool,
+    },
+    /// Find the thresholds that decide the most comments without a moderator while both
+    /// precisions stay at or above `--floor`, leave one file out; prints a `[spam]` section
+    /// for site.toml.
+    Tune {
+        #[arg(required = true, num_args = 2..)]
+        files: Vec<PathBuf>,
+        #[arg(long, default_value_t = 0.99)]
+        floor: f64,
+        /// Take blocklist.txt from this folder.
+        #[arg(long)]
+        content: Option<PathBuf>,
     },
     /// Train the model shipped with the product on labelled comments.
     Train {
@@ -218,26 +235,50 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
+/// The thresholds (`[spam]` in site.toml) and blocklist of a content folder, or the defaults.
+fn spam_settings(
+    content: Option<&std::path::Path>,
+) -> Result<
+    (
+        shared::comments::filter::SpamSettings,
+        shared::comments::spam::Blocklist,
+    ),
+    Box<dyn std::error::Error>,
+> {
+    let Some(dir) = content else {
+        return Ok(Default::default());
+    };
+    let config =
+        shared::site::config::SiteConfig::parse(&std::fs::read_to_string(dir.join("site.toml"))?)?;
+    let blocklist = std::fs::read_to_string(dir.join("blocklist.txt"))
+        .map(|t| shared::comments::spam::Blocklist::parse(&t))
+        .unwrap_or_default();
+    Ok((config.spam, blocklist))
+}
+
 fn spam(command: SpamCommand) -> Result<(), Box<dyn std::error::Error>> {
     match command {
         SpamCommand::Evaluate {
             files,
             json,
             content,
+            thresholds_from_training,
         } => {
-            let (settings, blocklist) = match content {
-                Some(dir) => {
-                    let config = shared::site::config::SiteConfig::parse(
-                        &std::fs::read_to_string(dir.join("site.toml"))?,
-                    )?;
-                    let blocklist = std::fs::read_to_string(dir.join("blocklist.txt"))
-                        .map(|t| shared::comments::spam::Blocklist::parse(&t))
-                        .unwrap_or_default();
-                    (config.spam, blocklist)
-                }
-                None => Default::default(),
+            let (settings, blocklist) = spam_settings(content.as_deref())?;
+            let thresholds = if thresholds_from_training {
+                site::spam_cmd::Thresholds::FromTraining { floor: 0.99 }
+            } else {
+                site::spam_cmd::Thresholds::Given(settings)
             };
-            site::spam_cmd::evaluate(&files, &settings, &blocklist, json)?;
+            site::spam_cmd::evaluate(&files, thresholds, &blocklist, json)?;
+        }
+        SpamCommand::Tune {
+            files,
+            floor,
+            content,
+        } => {
+            let (_, blocklist) = spam_settings(content.as_deref())?;
+            site::spam_cmd::tune(&files, &blocklist, floor)?;
         }
         SpamCommand::Train { files, out } => site::spam_cmd::train(&files, &out)?,
     }

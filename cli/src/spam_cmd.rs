@@ -39,6 +39,8 @@ pub fn read_csv(path: &Path) -> Result<Vec<Labelled>, SpamCmdError> {
             .ok_or_else(|| SpamCmdError::Column(path.to_path_buf(), name))
     };
     let (author, content, label) = (col("AUTHOR")?, col("CONTENT")?, col("label")?);
+    // Optional: without dates, rows are taken in file order.
+    let date = col("DATE").ok();
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(read)?;
@@ -53,9 +55,29 @@ pub fn read_csv(path: &Path) -> Result<Vec<Labelled>, SpamCmdError> {
             author: field(author),
             body: field(content),
             spam,
+            date: date.map(field).unwrap_or_default(),
         });
     }
     Ok(rows)
+}
+
+/// How `evaluate` picks the thresholds.
+#[derive(Debug, Clone, Copy)]
+pub enum Thresholds {
+    /// The site's own (`[spam]` in site.toml, or the defaults).
+    Given(SpamSettings),
+    /// For each held-out file, the pair [`evaluation::choose_thresholds`] learns from the
+    /// other files, so the file reported never tunes the thresholds that judge it.
+    FromTraining { floor: f64 },
+}
+
+/// One file's figures: as a site with a moderator lives them (the headline), and from the
+/// model alone, before any moderator verdict.
+struct FileResult {
+    file: PathBuf,
+    settings: SpamSettings,
+    moderated: Tally,
+    model_alone: Tally,
 }
 
 /// Evaluate on each file. With several files, each is scored by a model trained on the
@@ -63,7 +85,7 @@ pub fn read_csv(path: &Path) -> Result<Vec<Labelled>, SpamCmdError> {
 /// scoring the corpus with it would flatter it. With one file, the shipped model is used.
 pub fn evaluate(
     files: &[PathBuf],
-    settings: &SpamSettings,
+    thresholds: Thresholds,
     blocklist: &Blocklist,
     as_json: bool,
 ) -> Result<Tally, SpamCmdError> {
@@ -71,41 +93,114 @@ pub fn evaluate(
         .iter()
         .map(|f| read_csv(f))
         .collect::<Result<_, _>>()?;
-    let mut overall = Tally::default();
-    let mut per_file = Vec::new();
+    let mut results = Vec::new();
     for (i, rows) in data.iter().enumerate() {
-        let tally = if data.len() > 1 {
-            let training: Vec<Labelled> = data
+        let (model, settings) = if data.len() > 1 {
+            let training: Vec<Vec<Labelled>> = data
                 .iter()
                 .enumerate()
                 .filter(|(j, _)| *j != i)
-                .flat_map(|(_, r)| r.iter().cloned())
+                .map(|(_, r)| r.clone())
                 .collect();
-            evaluation::evaluate(rows, &evaluation::train(&training), settings, blocklist)
+            let settings = match thresholds {
+                Thresholds::Given(s) => s,
+                Thresholds::FromTraining { floor } => {
+                    evaluation::choose_thresholds(&training, blocklist, floor)
+                        .map(|(s, _)| s)
+                        .ok_or_else(|| {
+                            SpamCmdError::Other(format!(
+                                "choosing thresholds for {} needs at least two other files",
+                                files[i].display()
+                            ))
+                        })?
+                }
+            };
+            let training: Vec<Labelled> = training.into_iter().flatten().collect();
+            (evaluation::train(&training), settings)
         } else {
-            evaluation::evaluate(rows, filter::prior(), settings, blocklist)
+            let Thresholds::Given(settings) = thresholds else {
+                return Err(SpamCmdError::Other(
+                    "choosing thresholds from training files needs at least three files".into(),
+                ));
+            };
+            (filter::prior().clone(), settings)
         };
-        overall.add(&tally);
-        per_file.push((files[i].clone(), tally));
+        results.push(FileResult {
+            file: files[i].clone(),
+            settings,
+            moderated: evaluation::evaluate_moderated(rows, &model, &settings, blocklist),
+            model_alone: evaluation::evaluate(rows, &model, &settings, blocklist),
+        });
+    }
+    let mut overall = (Tally::default(), Tally::default());
+    for r in &results {
+        overall.0.add(&r.moderated);
+        overall.1.add(&r.model_alone);
     }
     if as_json {
-        let files_json: Vec<_> = per_file.iter().map(|(f, t)| summary(Some(f), t)).collect();
-        let mut v = summary(None, &overall);
+        let files_json: Vec<_> = results
+            .iter()
+            .map(|r| {
+                let mut v = summary(Some(&r.file), &r.moderated);
+                v["without_moderator"] = summary(None, &r.model_alone);
+                v["thresholds"] = json!(r.settings);
+                v
+            })
+            .collect();
+        let mut v = summary(None, &overall.0);
+        v["without_moderator"] = summary(None, &overall.1);
         v["files"] = json!(files_json);
         v["leave_one_file_out"] = json!(data.len() > 1);
+        v["thresholds_from_training"] =
+            json!(matches!(thresholds, Thresholds::FromTraining { .. }));
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         if data.len() > 1 {
-            println!("Each file scored by a model trained on the other files only.\n");
+            println!("Each file scored by a model trained on the other files only.");
         }
-        for (f, t) in &per_file {
-            print_tally(&f.display().to_string(), t);
+        println!(
+            "Comments are taken in the order they were posted; each one the filter holds is \
+             judged by its label, as a moderator would, and the model learns that verdict \
+             before the next comment. \"model alone\" is the same model with no verdicts.\n"
+        );
+        for r in &results {
+            println!(
+                "thresholds: approve_below = {}, spam_at = {}",
+                r.settings.approve_below, r.settings.spam_at
+            );
+            print_tally(&r.file.display().to_string(), &r.moderated, &r.model_alone);
         }
-        if per_file.len() > 1 {
-            print_tally("overall", &overall);
+        if results.len() > 1 {
+            print_tally("overall", &overall.0, &overall.1);
         }
     }
-    Ok(overall)
+    Ok(overall.0)
+}
+
+/// `site spam tune`: the thresholds that decide the most on these files while both
+/// precisions stay at or above `floor`, measured leave one file out.
+pub fn tune(files: &[PathBuf], blocklist: &Blocklist, floor: f64) -> Result<(), SpamCmdError> {
+    let data: Vec<Vec<Labelled>> = files
+        .iter()
+        .map(|f| read_csv(f))
+        .collect::<Result<_, _>>()?;
+    let (settings, tally) = evaluation::choose_thresholds(&data, blocklist, floor)
+        .ok_or_else(|| SpamCmdError::Other("tuning needs at least two files".into()))?;
+    println!(
+        "# decides {:.1}% without a moderator at spam precision {:.3} and approval precision {:.3}",
+        100.0 * tally.decided_share(),
+        tally.spam_precision(),
+        tally.approval_precision()
+    );
+    println!(
+        "# ({} comments, each file scored by a model trained on the others)",
+        tally.rows
+    );
+    println!(
+        "[spam]\nspam_at = {:.3}\napprove_below = {:.3}",
+        settings.spam_at, settings.approve_below
+    );
+    Ok(())
 }
 
 fn summary(file: Option<&Path>, t: &Tally) -> serde_json::Value {
@@ -124,7 +219,7 @@ fn summary(file: Option<&Path>, t: &Tally) -> serde_json::Value {
     })
 }
 
-fn print_tally(name: &str, t: &Tally) {
+fn print_tally(name: &str, t: &Tally, alone: &Tally) {
     println!("{name} ({} comments)", t.rows);
     println!("  verdict      labelled ham  labelled spam");
     for (verdict, counts) in [("approved", t.approved), ("held", t.held), ("spam", t.spam)] {
@@ -135,6 +230,12 @@ fn print_tally(name: &str, t: &Tally) {
         t.spam_precision(),
         t.approval_precision(),
         100.0 * t.decided_share()
+    );
+    println!(
+        "  model alone (no verdicts): spam precision {:.3}   approval precision {:.3}   decided {:.1}%",
+        alone.spam_precision(),
+        alone.approval_precision(),
+        100.0 * alone.decided_share()
     );
     for (rule, r) in &t.rules {
         println!(

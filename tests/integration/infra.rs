@@ -1765,6 +1765,12 @@ async fn a_local_run_stays_within_each_functions_partitions() {
     let tmp = tempfile::tempdir().unwrap();
     let content = tmp.path().join("content");
     copy_dir(&sample_content(), &content);
+    // This site approves nothing on the model's word alone, so the comment verified below
+    // is held and its moderator mailed (the path that reads the post).
+    let config = content.join("site.toml");
+    let mut toml = std::fs::read_to_string(&config).unwrap();
+    toml.push_str("\n[spam]\nspam_at = 0.8\napprove_below = 0.0\n");
+    std::fs::write(&config, toml).unwrap();
     let stores = LocalStores::open(&content, &tmp.path().join("data")).unwrap();
     let parts = stores.assemble(Arc::new(TestKeyVerifier), Arc::new(SystemClock), 100);
     let records: Arc<dyn ItemStore> = Arc::new(stores.records.clone());

@@ -279,12 +279,74 @@ impl<'t> Batch<'t> {
     }
 }
 
+/// Group-commit timings, logged every few seconds when `SITE_STORE_STATS` is set: how long
+/// building each batch took and how long its commit (journal append and `fdatasync`) took,
+/// which is what a durable request waits for beyond its own work.
+struct CommitStats {
+    since: std::time::Instant,
+    batches: usize,
+    ops: usize,
+    apply_us: Vec<u32>,
+    commit_us: Vec<u32>,
+}
+
+impl CommitStats {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn new() -> Option<Self> {
+        std::env::var_os("SITE_STORE_STATS").map(|_| Self {
+            since: std::time::Instant::now(),
+            batches: 0,
+            ops: 0,
+            apply_us: Vec::new(),
+            commit_us: Vec::new(),
+        })
+    }
+
+    fn record(&mut self, ops: usize, apply: std::time::Duration, commit: std::time::Duration) {
+        self.batches += 1;
+        self.ops += ops;
+        self.apply_us
+            .push(apply.as_micros().min(u128::from(u32::MAX)) as u32);
+        self.commit_us
+            .push(commit.as_micros().min(u128::from(u32::MAX)) as u32);
+        if self.since.elapsed() >= Self::EVERY {
+            let q = |v: &mut Vec<u32>, f: f64| {
+                v.sort_unstable();
+                v.get(((v.len() as f64 - 1.0) * f).round() as usize)
+                    .copied()
+                    .unwrap_or(0)
+            };
+            let (a, c) = (&mut self.apply_us, &mut self.commit_us);
+            eprintln!(
+                "store: {} batches, {} writes ({:.1} a batch); build p50 {} p99 {} max {} us; \
+                 commit p50 {} p99 {} max {} us",
+                self.batches,
+                self.ops,
+                self.ops as f64 / self.batches.max(1) as f64,
+                q(a, 0.5),
+                q(a, 0.99),
+                q(a, 1.0),
+                q(c, 0.5),
+                q(c, 0.99),
+                q(c, 1.0)
+            );
+            self.since = std::time::Instant::now();
+            (self.batches, self.ops) = (0, 0);
+            self.apply_us.clear();
+            self.commit_us.clear();
+        }
+    }
+}
+
 fn writer_loop(
     tables: &Tables,
     rx: std::sync::mpsc::Receiver<Op>,
     changes: &broadcast::Sender<ItemChange>,
 ) {
+    let mut stats = CommitStats::new();
     while let Ok(first) = rx.recv() {
+        let started = std::time::Instant::now();
         let mut queued = vec![first];
         while queued.len() < MAX_BATCH {
             match rx.try_recv() {
@@ -311,9 +373,14 @@ fn writer_loop(
             }
         }
         let Batch { batch, emitted, .. } = batch;
+        let built = std::time::Instant::now();
         // One atomic journal append and one sync for the whole batch. Answer only after it:
         // an acknowledged write is on disk.
-        match batch.commit().map_err(db_err) {
+        let committed = batch.commit().map_err(db_err);
+        if let Some(stats) = stats.as_mut() {
+            stats.record(results.len(), built - started, built.elapsed());
+        }
+        match committed {
             Ok(()) => {
                 for r in results {
                     r(Ok(()));

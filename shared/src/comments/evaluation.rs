@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::comments::classifier::Model;
-use crate::comments::filter::SpamSettings;
-use crate::comments::spam::{self, Blocklist, History, Statistical, Submission};
+use crate::comments::filter::{self, SpamSettings};
+use crate::comments::spam::{self, Blocklist, History, Statistical, Submission, Verdict};
 use crate::comments::CommentStatus;
 
 /// A comment labelled by hand.
@@ -17,6 +17,8 @@ pub struct Labelled {
     pub author: String,
     pub body: String,
     pub spam: bool,
+    /// When it was posted (ISO 8601 sorts in time order); empty if unknown.
+    pub date: String,
 }
 
 /// Verdicts against labels.
@@ -80,7 +82,8 @@ fn share(part: usize, whole: usize) -> f64 {
 }
 
 /// Score every row as the verifier would (no history: each comment is new, from a new
-/// author) and count the verdicts.
+/// author) and count the verdicts. The model is the same for every row: what the filter
+/// does before its moderator has taught it anything.
 pub fn evaluate(
     rows: &[Labelled],
     model: &Model,
@@ -88,36 +91,79 @@ pub fn evaluate(
     blocklist: &Blocklist,
 ) -> Tally {
     let mut t = Tally::default();
+    for row in rows {
+        t.count(row, &verdict(row, model, settings, blocklist));
+    }
+    t
+}
+
+/// Score the rows in the order they were posted, as a site with a moderator lives it: each
+/// comment is scored by the model as it stands then, and every comment the filter held is
+/// judged by the moderator (its label), a verdict the model learns exactly as
+/// [`filter::site_model`] replays a stored one. No comment is scored after its own label
+/// was learned. Comments the filter decided are not reviewed, so its mistakes teach nothing.
+pub fn evaluate_moderated(
+    rows: &[Labelled],
+    model: &Model,
+    settings: &SpamSettings,
+    blocklist: &Blocklist,
+) -> Tally {
+    let mut in_order: Vec<&Labelled> = rows.iter().collect();
+    in_order.sort_by(|a, b| a.date.cmp(&b.date));
+    let mut model = model.clone();
+    let mut t = Tally::default();
+    for row in in_order {
+        let v = verdict(row, &model, settings, blocklist);
+        t.count(row, &v);
+        if v.status == CommentStatus::Held {
+            model.learn_weighted(
+                &spam::classifier_text(&row.author, &row.body),
+                row.spam,
+                filter::VERDICT_WEIGHT,
+            );
+        }
+    }
+    t
+}
+
+fn verdict(
+    row: &Labelled,
+    model: &Model,
+    settings: &SpamSettings,
+    blocklist: &Blocklist,
+) -> Verdict {
     let statistical = Statistical {
         model,
         spam_at: settings.spam_at,
         approve_below: settings.approve_below,
     };
-    for row in rows {
-        let v = spam::verify(
-            &Submission {
-                author: &row.author,
-                website: None,
-                body: &row.body,
-            },
-            blocklist,
-            History::default(),
-            Some(&statistical),
-        );
+    spam::verify(
+        &Submission {
+            author: &row.author,
+            website: None,
+            body: &row.body,
+        },
+        blocklist,
+        History::default(),
+        Some(&statistical),
+    )
+}
+
+impl Tally {
+    fn count(&mut self, row: &Labelled, v: &Verdict) {
         let label = usize::from(row.spam);
-        t.rows += 1;
+        self.rows += 1;
         match v.status {
-            CommentStatus::Approved => t.approved[label] += 1,
-            CommentStatus::Spam => t.spam[label] += 1,
-            _ => t.held[label] += 1,
+            CommentStatus::Approved => self.approved[label] += 1,
+            CommentStatus::Spam => self.spam[label] += 1,
+            _ => self.held[label] += 1,
         }
         for hit in v.hits.iter().filter(|h| h.points > 0) {
-            let r = t.rules.entry(hit.rule.clone()).or_default();
+            let r = self.rules.entry(hit.rule.clone()).or_default();
             r.fired += 1;
             r.on_spam += label;
         }
     }
-    t
 }
 
 /// Train a model on labelled rows, with the shipped settings.
@@ -127,4 +173,62 @@ pub fn train(rows: &[Labelled]) -> Model {
         .map(|r| (spam::classifier_text(&r.author, &r.body), r.spam))
         .collect();
     Model::train(&examples)
+}
+
+/// The threshold pairs [`choose_thresholds`] tries, down to approve_below = 0 with
+/// spam_at = 1, which holds every comment: the answer when the labelled files are too few to
+/// trust the model with anything.
+fn candidate_thresholds() -> impl Iterator<Item = SpamSettings> {
+    (0..=16).flat_map(|a| {
+        (10..=20).map(move |s| SpamSettings {
+            approve_below: f64::from(a) / 40.0,
+            spam_at: f64::from(s) / 20.0,
+        })
+    })
+}
+
+/// Thresholds learned from labelled files, never from the comments they will judge: each
+/// file is scored (as [`evaluate_moderated`]) by a model trained on the others, for every
+/// candidate pair, and the pair that decides the most while both precisions stay at or
+/// above `floor` wins; on a tie, the more cautious pair (lower `approve_below`, higher
+/// `spam_at`). `None` if fewer than two files are given.
+pub fn choose_thresholds(
+    files: &[Vec<Labelled>],
+    blocklist: &Blocklist,
+    floor: f64,
+) -> Option<(SpamSettings, Tally)> {
+    if files.len() < 2 {
+        return None;
+    }
+    let models: Vec<Model> = (0..files.len())
+        .map(|i| train(&all_but(files, i)))
+        .collect();
+    let mut best: Option<(SpamSettings, Tally)> = None;
+    for settings in candidate_thresholds() {
+        let mut tally = Tally::default();
+        for (rows, model) in files.iter().zip(&models) {
+            tally.add(&evaluate_moderated(rows, model, &settings, blocklist));
+        }
+        let good = tally.spam_precision() >= floor && tally.approval_precision() >= floor;
+        let better = best.as_ref().is_none_or(|(b, t)| {
+            let (d, bd) = (tally.decided_share(), t.decided_share());
+            d > bd + 1e-12
+                || ((d - bd).abs() <= 1e-12
+                    && (settings.approve_below, -settings.spam_at) < (b.approve_below, -b.spam_at))
+        });
+        if good && better {
+            best = Some((settings, tally));
+        }
+    }
+    best
+}
+
+/// Every row of every file but the `i`th.
+pub fn all_but(files: &[Vec<Labelled>], i: usize) -> Vec<Labelled> {
+    files
+        .iter()
+        .enumerate()
+        .filter(|(j, _)| *j != i)
+        .flat_map(|(_, rows)| rows.iter().cloned())
+        .collect()
 }

@@ -46,7 +46,7 @@ impl Default for Features {
         Features {
             words: true,
             bigrams: true,
-            char_ngrams: None,
+            char_ngrams: Some((2, 4)),
             signals: true,
             author: true,
         }
@@ -315,47 +315,50 @@ impl Model {
         let f = &self.features;
         let n = self.w.len() as u64;
         let toks = tokenise(text);
-        let mut names: Vec<String> = Vec::new();
+        let mut names = Names::default();
+        // (bucket, is a shape signal, name index); a bucket counts once per comment.
         let mut out: Vec<(usize, bool, usize)> = Vec::new();
-        let mut push = |kind: u8, parts: &[&str], name: &str, names: &mut Vec<String>| {
-            let idx = names.iter().position(|x| x == name).unwrap_or_else(|| {
-                names.push(name.to_string());
-                names.len() - 1
-            });
-            out.push(((hash(kind, parts) % n) as usize, kind == b's', idx));
+        let mut seen = std::collections::HashSet::new();
+        let mut push = |kind: u8, parts: &[&str], name: usize| {
+            let bucket = (hash(kind, parts) % n) as usize;
+            if seen.insert(bucket) {
+                out.push((bucket, kind == b's', name));
+            }
         };
-        let mut gram = String::new();
         for (i, w) in toks.words.iter().enumerate() {
+            let word = names.index(w);
             if f.words {
-                push(b'w', &[w], w, &mut names);
+                push(b'w', &[w], word);
             }
             if f.bigrams && i + 1 < toks.words.len() {
                 let next = &toks.words[i + 1];
-                push(b'b', &[w, " ", next], &format!("{w} {next}"), &mut names);
+                push(b'b', &[w, " ", next], names.index(&format!("{w} {next}")));
             }
             if let Some((lo, hi)) = f.char_ngrams {
-                let padded: Vec<char> = format!(" {w} ").chars().collect();
+                // Grams are slices of the padded word between character boundaries.
+                let padded = format!(" {w} ");
+                let bounds: Vec<usize> = padded
+                    .char_indices()
+                    .map(|(i, _)| i)
+                    .chain(std::iter::once(padded.len()))
+                    .collect();
                 for len in lo.max(1)..=hi.min(8) {
-                    for g in padded.windows(len) {
-                        gram.clear();
-                        gram.extend(g);
-                        push(b'c', &[&gram], w, &mut names);
+                    for start in 0..bounds.len().saturating_sub(len) {
+                        push(b'c', &[&padded[bounds[start]..bounds[start + len]]], word);
                     }
                 }
             }
         }
         if f.signals {
             for s in &toks.signals {
-                push(b's', &[s], s, &mut names);
+                push(b's', &[s], names.index(s));
             }
         }
         if f.author {
             for a in &toks.author {
-                push(b'n', &[a], &format!("name:{a}"), &mut names);
+                push(b'n', &[a], names.index(&format!("name:{a}")));
             }
         }
-        let mut seen = std::collections::HashSet::new();
-        out.retain(|f| seen.insert(f.0));
         let plain = out.iter().filter(|f| !f.1).count().max(1) as f64;
         let feats = out
             .into_iter()
@@ -368,7 +371,25 @@ impl Model {
                 Feat { bucket, x, name }
             })
             .collect();
-        (feats, names)
+        (feats, names.list)
+    }
+}
+
+/// Human-readable feature names, each stored once.
+#[derive(Default)]
+struct Names {
+    list: Vec<String>,
+    index: HashMap<String, usize>,
+}
+
+impl Names {
+    fn index(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        self.list.push(name.to_string());
+        self.index.insert(name.to_string(), self.list.len() - 1);
+        self.list.len() - 1
     }
 }
 
