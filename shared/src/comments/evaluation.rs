@@ -232,3 +232,69 @@ pub fn all_but(files: &[Vec<Labelled>], i: usize) -> Vec<Labelled> {
         .flat_map(|(_, rows)| rows.iter().cloned())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(body: &str, spam: bool, date: &str) -> Labelled {
+        Labelled {
+            author: "Visitor".into(),
+            body: body.into(),
+            spam,
+            date: date.into(),
+        }
+    }
+
+    fn training() -> Vec<Labelled> {
+        let mut rows = Vec::new();
+        for i in 0..30 {
+            rows.push(row(
+                &format!("check out my channel {i} and subscribe"),
+                true,
+                "",
+            ));
+            rows.push(row(
+                &format!("this song is lovely, heard it {i} times"),
+                false,
+                "",
+            ));
+        }
+        rows
+    }
+
+    /// With a moderator, a held comment's verdict is learned before the next comment, so a
+    /// repeated new kind of spam gets decided; without one, the same comments stay held.
+    #[test]
+    fn a_moderated_run_learns_each_held_verdict_before_the_next_comment() {
+        let model = train(&training());
+        let settings = SpamSettings {
+            spam_at: 0.8,
+            approve_below: 0.1,
+        };
+        let pitch = "essay writing service, cheap essays written for students";
+        let rows: Vec<Labelled> = (0..12)
+            .rev()
+            .map(|i| row(pitch, true, &format!("2015-01-{:02}", i + 1)))
+            .collect();
+        let blocklist = Blocklist::default();
+        let alone = evaluate(&rows, &model, &settings, &blocklist);
+        let moderated = evaluate_moderated(&rows, &model, &settings, &blocklist);
+        assert_eq!(alone.held[1], 12, "{alone:?}");
+        assert!(moderated.spam[1] > 0, "{moderated:?}");
+        assert!(moderated.held[1] >= 1, "the first one waits: {moderated:?}");
+        assert_eq!(moderated.rows, 12);
+    }
+
+    /// The chosen thresholds keep both precisions at the floor on the files they were
+    /// chosen on; a single file gives nothing to hold out.
+    #[test]
+    fn chosen_thresholds_keep_the_floor() {
+        let files: Vec<Vec<Labelled>> = training().chunks(20).map(<[_]>::to_vec).collect();
+        let (settings, tally) = choose_thresholds(&files, &Blocklist::default(), 0.99).unwrap();
+        assert!(settings.check().is_ok());
+        assert!(tally.spam_precision() >= 0.99 && tally.approval_precision() >= 0.99);
+        assert_eq!(tally.rows, 60);
+        assert!(choose_thresholds(&files[..1], &Blocklist::default(), 0.99).is_none());
+    }
+}
