@@ -187,12 +187,7 @@ impl FaultProxy {
     /// settings as a function on AWS, except a short backoff and attempt timeout so a run
     /// with hundreds of faults takes seconds.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
+        crate::sdk_loader(&self.endpoint)
             .retry_config(
                 shared::adapters::aws::retry_config()
                     .with_initial_backoff(Duration::from_millis(5)),

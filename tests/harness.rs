@@ -76,14 +76,7 @@ impl Moto {
 
     /// SDK configuration pointing at this moto, with dummy credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("eu-west-2"))
-            .credentials_provider(aws_sdk_s3::config::Credentials::new(
-                "test", "test", None, None, "moto",
-            ))
-            .load()
-            .await
+        sdk_loader(&self.endpoint).load().await
     }
 
     /// Every raw message SES (moto) has accepted so far, in no particular order. (Where moto
@@ -555,6 +548,17 @@ impl StreamTrigger {
 /// Does a stream record pass any of `filters`?
 pub fn passes(filters: &[serde_json::Value], record: &serde_json::Value) -> bool {
     filters.iter().any(|p| pattern_matches(p, Some(record)))
+}
+
+/// SDK configuration for a moto endpoint (or a proxy in front of one): its region and
+/// dummy credentials.
+pub fn sdk_loader(endpoint: &str) -> aws_config::ConfigLoader {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("eu-west-2"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "moto",
+        ))
 }
 
 /// A page's status, content type and body.

@@ -683,14 +683,17 @@ async fn comments_moderation_and_rendering_hold_their_invariants_under_aws_fault
     w.collect_links(&mut links).await;
     let mut moderator_approved: BTreeMap<String, usize> = BTreeMap::new();
     let mut used_links = Vec::new();
-    for (c, action, token) in moderate_held(&w, &moderate, &posts, &links, 0).await {
-        if action == Action::Approve {
-            *moderator_approved
-                .entry(c.email_hash.clone().unwrap_or_default())
-                .or_default() += 1;
+    let mut tally = |acted: Vec<(shared::comments::Comment, Action, String)>| {
+        for (c, action, token) in acted {
+            if action == Action::Approve {
+                *moderator_approved
+                    .entry(c.email_hash.clone().unwrap_or_default())
+                    .or_default() += 1;
+            }
+            used_links.push((c, action, token));
         }
-        used_links.push((c, action, token));
-    }
+    };
+    tally(moderate_held(&w, &moderate, &posts, &links, 0).await);
     w.pump().await;
 
     // The site owner publishes a new post and edits another while AWS is failing.
@@ -726,14 +729,7 @@ async fn comments_moderation_and_rendering_hold_their_invariants_under_aws_fault
     w.faults_off();
     w.redrive().await;
     w.collect_links(&mut links).await;
-    for (c, action, token) in moderate_held(&w, &moderate, &posts, &links, 1).await {
-        if action == Action::Approve {
-            *moderator_approved
-                .entry(c.email_hash.clone().unwrap_or_default())
-                .or_default() += 1;
-        }
-        used_links.push((c, action, token));
-    }
+    tally(moderate_held(&w, &moderate, &posts, &links, 1).await);
     w.pump().await;
 
     // Every held comment was mailed to the moderator.

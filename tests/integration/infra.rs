@@ -1712,36 +1712,6 @@ impl shared::ports::ItemStore for Noting {
     }
 }
 
-/// A page another site serves for the linkback verifier: one path, its status switchable.
-async fn source_site(page: String, status: std::sync::Arc<std::sync::atomic::AtomicU16>) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            let (page, status) = (page.clone(), status.clone());
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
-                }
-                let code = status.load(std::sync::atomic::Ordering::SeqCst);
-                let body = if code == 200 { page.as_str() } else { "gone" };
-                let reply = format!(
-                    "HTTP/1.1 {code} X\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(reply.as_bytes()).await;
-            });
-        }
-    });
-    port
-}
-
 /// The policies above, in action: every function's main paths run on the local adapters
 /// (the same handlers, through their entry points where there is one), each with a records
 /// store that notes every access; each access must fall within what its policy grants for
@@ -1947,11 +1917,13 @@ async fn a_local_run_stays_within_each_functions_partitions() {
 
     // linkbacks: a Webmention and a pingback from a page that links to the post.
     let receive = linkbacks::handler::Deps::build(&parts_of("linkbacks")).unwrap();
-    let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+    let sources = integration_tests::Sources::default();
     let page = format!(
         "<!doctype html><html><head><title>A post that links</title></head><body><article class=\"h-entry\"><h1 class=\"p-name\">A post that links</h1><div class=\"e-content\"><p>We went to <a href=\"{TARGET}\">the Big Link Up</a>, and it was good.</p></div></article></body></html>"
     );
-    let port = source_site(page, status.clone()).await;
+    sources.set("/post", 200, &page);
+    sources.set("/other", 200, &page);
+    let port = sources.start().await.port();
     let source = format!("http://blog.example:{port}/post");
     let resp = linkbacks::handler::handle(
         &receive,
@@ -1995,7 +1967,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
     ));
     for (code, outcome) in [(200u16, "Received"), (410, "TakenDown")] {
         if code != 200 {
-            status.store(code, std::sync::atomic::Ordering::SeqCst);
+            sources.set("/post", code, "gone");
             let resp = linkbacks::handler::handle(
                 &receive,
                 request(

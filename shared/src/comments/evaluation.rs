@@ -224,7 +224,7 @@ pub fn choose_thresholds(
 }
 
 /// Every row of every file but the `i`th.
-pub fn all_but(files: &[Vec<Labelled>], i: usize) -> Vec<Labelled> {
+fn all_but(files: &[Vec<Labelled>], i: usize) -> Vec<Labelled> {
     files
         .iter()
         .enumerate()
