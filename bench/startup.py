@@ -52,7 +52,8 @@ def main():
         "AWS_LAMBDA_LOG_STREAM_NAME": "s", "AWS_LAMBDA_LOG_GROUP_NAME": "g",
         "AWS_REGION": "eu-west-2", "AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x",
         "TABLE_NAME": "t", "CONTENT_BUCKET": "c", "SITE_BUCKET": "s", "STATE_PREFIX": "_state/",
-        "SIGNING_KEY": "ab" * 32, "HCAPTCHA_SECRET": "0x" + "1" * 40, "RATE_LIMIT": "5",
+        "FORM_KEY": "ab" * 32, "IDENTITY_KEY": "ac" * 32, "MODERATION_KEY": "ad" * 32,
+        "SUPPORTER_KEY": "ae" * 32, "HCAPTCHA_SECRET": "0x" + "1" * 40, "RATE_LIMIT": "5",
         "MAIL_FROM": "site@example.org", "MODERATOR_EMAIL": "mod@example.org",
         "RUST_LOG": "warn",
     })

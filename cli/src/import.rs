@@ -22,7 +22,7 @@ use serde::Serialize;
 use shared::comments::{Comment, CommentKind, CommentStatus};
 use shared::dates::rfc3339;
 use shared::ports::{BlobStore, Condition, ItemStore, StoreError};
-use shared::signing::Signer;
+use shared::signing::IdentityKey;
 use shared::site::layout::object_meta;
 use shared::site::redirects::Redirects;
 use wordpress::body::{self, Attachment};
@@ -32,7 +32,8 @@ use wordpress::wxr::{self, Entry, Item};
 pub struct Target {
     pub content: Arc<dyn BlobStore>,
     pub records: Arc<dyn ItemStore>,
-    pub signer: Signer,
+    /// Keys record ids and the hashes of addresses and IPs, as the functions do.
+    pub identity: IdentityKey,
 }
 
 pub struct Options {
@@ -506,7 +507,12 @@ async fn import_entry(
         .map(|c| {
             (
                 c.id,
-                comment_id(&w.target.signer, &survey.base_site_url, item.post_id, c.id),
+                comment_id(
+                    &w.target.identity,
+                    &survey.base_site_url,
+                    item.post_id,
+                    c.id,
+                ),
             )
         })
         .collect();
@@ -548,8 +554,8 @@ async fn import_entry(
         };
         let md = body::to_markdown(&c.content, survey).markdown;
         let email = shared::http::fields::normalise_email(&c.author_email);
-        let email_hash =
-            (!email.is_empty()).then(|| shared::http::fields::email_hash(&w.target.signer, &email));
+        let email_hash = (!email.is_empty())
+            .then(|| shared::http::fields::email_hash(&w.target.identity, &email));
         let website = Some(c.author_url.trim().to_string())
             .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
             .filter(|u| url::Url::parse(u).is_ok());
@@ -571,7 +577,7 @@ async fn import_entry(
             email_hash: email_hash.clone(),
             ip_hash: Some(c.author_ip.trim())
                 .filter(|ip| !ip.is_empty())
-                .map(|ip| shared::http::guard::ip_hash(&w.target.signer, Some(ip))),
+                .map(|ip| shared::http::guard::ip_hash(&w.target.identity, Some(ip))),
             spam_rules: Vec::new(),
         };
         let added = w.add(comment.to_item()?).await?;
@@ -707,8 +713,8 @@ fn uploads_path(url: &str) -> Option<String> {
 
 /// The id of an imported comment: a keyed hash of the old site and the old ids, so the
 /// same comment imported again is the same record.
-fn comment_id(signer: &Signer, site: &str, post: u64, comment: u64) -> String {
-    signer.keyed_hash("wp-comment", &format!("{site}\u{0}{post}\u{0}{comment}"))[..20].to_string()
+fn comment_id(identity: &IdentityKey, site: &str, post: u64, comment: u64) -> String {
+    identity.keyed_hash("wp-comment", &format!("{site}\u{0}{post}\u{0}{comment}"))[..20].to_string()
 }
 
 fn one_line(s: &str) -> String {

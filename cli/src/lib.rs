@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod comments_cmd;
 pub mod import;
+pub mod keys_cmd;
 pub mod local;
 pub mod server;
 pub mod spam_cmd;
@@ -59,7 +60,7 @@ pub async fn aws_builder() -> Result<Arc<Builder>, Box<dyn std::error::Error>> {
                 env.require("TABLE_NAME")?,
             )),
         },
-        env.signer()?,
+        env.form_key()?,
         Arc::new(SystemClock),
     )))
 }

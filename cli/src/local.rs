@@ -51,6 +51,8 @@ pub struct LocalSite {
     pub builder: Arc<Builder>,
     pub data: PathBuf,
     pub outbox: Arc<OutboxMailer>,
+    /// Every purpose's key (the importer keys its record ids and hashes like the functions).
+    pub keys: shared::signing::Keys,
     pub comments: Arc<comment_submit::handler::Deps>,
     pub moderate: Arc<moderate::handler::Deps>,
     pub spam: Arc<spam_verify::handler::Deps>,
@@ -84,6 +86,7 @@ impl LocalSite {
             records: stores.records,
             data: data.to_path_buf(),
             outbox: stores.outbox,
+            keys: stores.keys,
         })
     }
 

@@ -54,7 +54,7 @@ enum Command {
         #[arg(long, default_value = ".data")]
         data: PathBuf,
         /// Build the AWS buckets instead, configured like the render function
-        /// (CONTENT_BUCKET, SITE_BUCKET, TABLE_NAME, SIGNING_KEY, STATE_PREFIX).
+        /// (CONTENT_BUCKET, SITE_BUCKET, TABLE_NAME, FORM_KEY, STATE_PREFIX).
         #[arg(long)]
         aws: bool,
     },
@@ -74,6 +74,18 @@ enum Command {
     Spam {
         #[command(subcommand)]
         command: SpamCommand,
+    },
+    /// Make a deployment's signing keys: one per purpose, derived from a master key with
+    /// HKDF, printed as the JSON the keys secret holds (docs/deploy.md, "Secrets").
+    Keys {
+        /// Derive from the master key (hex) on standard input, instead of a new one.
+        #[arg(long)]
+        master_from_stdin: bool,
+        /// Upgrading a site that had one SIGNING_KEY: the environment variable holding it.
+        /// The identity and supporter keys stay that key, so stored address hashes and
+        /// mailed manage links keep working.
+        #[arg(long, value_name = "VARIABLE")]
+        keep_from_env: Option<String>,
     },
     /// Move another site over: `site import wordpress EXPORT.xml`.
     Import {
@@ -114,7 +126,7 @@ enum ImportSource {
         #[arg(long, default_value = ".data")]
         data: PathBuf,
         /// Import into the content bucket and the table (CONTENT_BUCKET, TABLE_NAME,
-        /// SIGNING_KEY, as the functions are configured) instead.
+        /// IDENTITY_KEY, as the functions are configured) instead.
         #[arg(long)]
         aws: bool,
     },
@@ -225,6 +237,10 @@ async fn main() -> std::process::ExitCode {
         } => supporters(command, content, data, aws).await,
         Command::Spam { command } => spam(command),
         Command::Import { source } => import(source).await,
+        Command::Keys {
+            master_from_stdin,
+            keep_from_env,
+        } => keys(master_from_stdin, keep_from_env),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -377,6 +393,33 @@ async fn through_the_server(
     }
 }
 
+fn keys(
+    master_from_stdin: bool,
+    keep_from_env: Option<String>,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let master = if master_from_stdin {
+        Some(site::keys_cmd::read_master_from_stdin()?)
+    } else {
+        None
+    };
+    let legacy = keep_from_env.map(|var| {
+        let value = std::env::var(&var).ok();
+        (var, value)
+    });
+    let made = site::keys_cmd::make(
+        master.as_deref(),
+        legacy.as_ref().map(|(v, val)| (v.as_str(), val.clone())),
+    )?;
+    if let Some(m) = &made.new_master {
+        eprintln!(
+            "A new master key was made. Keep it offline (it makes these keys again with \
+             `site keys --master-from-stdin`); no function needs it:\n{m}"
+        );
+    }
+    println!("{}", made.secret_json);
+    Ok(())
+}
+
 async fn import(source: ImportSource) -> Result<(), Box<dyn std::error::Error>> {
     let ImportSource::Wordpress {
         export,
@@ -392,7 +435,7 @@ async fn import(source: ImportSource) -> Result<(), Box<dyn std::error::Error>> 
         Some(local) => site::import::Target {
             content: local.content.clone(),
             records,
-            signer: local.builder.signer.clone(),
+            identity: local.keys.identity.clone(),
         },
         None => {
             let env = shared::env::Env::from_process()?;
@@ -404,7 +447,7 @@ async fn import(source: ImportSource) -> Result<(), Box<dyn std::error::Error>> 
                     "",
                 )),
                 records,
-                signer: env.signer()?,
+                identity: env.identity_key()?,
             }
         }
     };

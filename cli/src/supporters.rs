@@ -44,7 +44,7 @@ mod tests {
     use super::*;
     use shared::adapters::FjallItemStore;
     use shared::ports::{Clock, SystemClock};
-    use shared::signing::Signer;
+    use shared::signing::IdentityKey;
     use shared::supporters::{confirm, register, validate, Registration, SignupFields};
 
     #[test]
@@ -69,7 +69,7 @@ mod tests {
     async fn exports_confirmed_supporters_from_the_local_store() {
         let dir = tempfile::tempdir().unwrap();
         let store = FjallItemStore::open(&dir.path().join("records")).unwrap();
-        let signer = Signer::new(&[5u8; 32]).unwrap();
+        let identity = IdentityKey::new(&[5u8; 32]).unwrap();
         let now = SystemClock.now();
         let people = [
             (
@@ -107,7 +107,9 @@ mod tests {
             })
             .unwrap();
             let Registration::Confirm { token, .. } =
-                register(&store, &signer, now, &signup, "ip").await.unwrap()
+                register(&store, &identity, now, &signup, "ip")
+                    .await
+                    .unwrap()
             else {
                 panic!("a new address gets a confirmation token");
             };

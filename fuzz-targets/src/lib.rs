@@ -50,8 +50,8 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_750_000_000).expect("a valid time")
 }
 
-fn signer() -> shared::signing::Signer {
-    shared::signing::Signer::new(b"fuzzing-key-fuzzing-key-fuzzing-key-0123")
+fn keys() -> shared::signing::Keys {
+    shared::signing::Keys::from_master(b"fuzzing-key-fuzzing-key-fuzzing-key-0123")
         .expect("a 40-byte key")
 }
 
@@ -523,39 +523,47 @@ pub fn events(data: &[u8]) {
 /// moderation and queue links, manage tokens. Signing the input and reading it back gives
 /// the input; a reshown form's token is always accepted.
 pub fn tokens(data: &[u8]) {
-    let signer = signer();
+    let keys = keys();
+    let (moderation, supporters) = (&keys.moderation, &keys.supporters);
     let token = String::from_utf8_lossy(data);
     let now = now();
     for label in ["moderate", "moderate-queue", "supporter-manage", "x"] {
-        if let Some(payload) = signer.verify(label, &token) {
-            assert_eq!(signer.sign(label, &payload), token.trim());
+        if let Some(payload) = moderation.verify(label, &token) {
+            assert_eq!(moderation.sign(label, &payload), token.trim());
         }
-        let signed = signer.sign(label, data);
-        assert_eq!(signer.verify(label, &signed).as_deref(), Some(data));
+        if let Some(payload) = supporters.verify(label, &token) {
+            assert_eq!(supporters.sign(label, &payload), token.trim());
+        }
+        let signed = moderation.sign(label, data);
+        assert_eq!(moderation.verify(label, &signed).as_deref(), Some(data));
         let other = if label == "x" { "y" } else { "x" };
-        assert_eq!(signer.verify(other, &signed), None);
+        assert_eq!(moderation.verify(other, &signed), None);
+        // Another purpose's key never vouches for it.
+        assert_eq!(supporters.verify(label, &signed), None);
         // What a genuine token with this payload does in the readers.
-        let _ = shared::comments::moderation::read_link(&signer, &signed, now);
-        let _ = shared::comments::moderation::read_queue_link(&signer, &signed, now);
-        let _ = shared::supporters::read_manage_token(&signer, &signed);
+        let _ = shared::comments::moderation::read_link(moderation, &signed, now);
+        let _ = shared::comments::moderation::read_queue_link(moderation, &signed, now);
+        let manage = supporters.sign(label, data);
+        let _ = shared::supporters::read_manage_token(supporters, &manage);
     }
-    let _ = shared::comments::moderation::read_link(&signer, &token, now);
-    let _ = shared::comments::moderation::read_queue_link(&signer, &token, now);
-    let _ = shared::supporters::read_manage_token(&signer, &token);
+    let _ = shared::comments::moderation::read_link(moderation, &token, now);
+    let _ = shared::comments::moderation::read_queue_link(moderation, &token, now);
+    let _ = shared::supporters::read_manage_token(supporters, &token);
     let _ = shared::supporters::token_hash(&token);
     let _ = shared::comments::moderation::Action::from_code(&token);
     for form in ["comment:hello", "signup"] {
-        let _ = signer.check_form_token(form, &token, now);
-        let reshown = signer.token_for_reshown_form(form, &token, now);
+        let _ = keys.forms.check_form_token(form, &token, now);
+        let reshown = keys.forms.token_for_reshown_form(form, &token, now);
         assert!(
             matches!(
-                signer.check_form_token(form, &reshown, now),
+                keys.forms.check_form_token(form, &reshown, now),
                 Ok(()) | Err(shared::signing::TokenError::TooFast)
             ),
             "a reshown form's token {reshown:?} is refused"
         );
     }
-    let _ = shared::signing::Signer::new(data);
+    let _ = shared::signing::Keys::from_master(data);
+    let _ = shared::signing::IdentityKey::new(data);
 }
 
 // -------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! A missing or malformed setting stops the function at start-up with its name, instead of
 //! failing later inside a request.
 
-use crate::signing::Signer;
+use crate::signing::{FormKey, IdentityKey, ModerationKey, Purpose, SupporterKey};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EnvError {
@@ -64,13 +64,47 @@ impl Env {
         self.get(name).unwrap_or(default).to_string()
     }
 
-    /// The site's signing key (`SIGNING_KEY`, hex, at least 32 bytes): form tokens, keyed
-    /// hashes, moderation and confirmation links.
-    pub fn signer(&self) -> Result<Signer, EnvError> {
-        let hex_key = self.require("SIGNING_KEY")?;
-        let key = hex::decode(hex_key.trim())
-            .map_err(|e| EnvError::Invalid("SIGNING_KEY".into(), e.to_string()))?;
-        Signer::new(&key).map_err(|e| EnvError::Invalid("SIGNING_KEY".into(), e))
+    /// One purpose's key (`FORM_KEY`, `IDENTITY_KEY`, `MODERATION_KEY`, `SUPPORTER_KEY`:
+    /// hex, at least 32 bytes; `site keys` makes them). A function asks only for the keys it
+    /// uses, at start-up, so a missing one stops it there.
+    fn key_bytes(&self, purpose: Purpose) -> Result<Vec<u8>, EnvError> {
+        let name = purpose.variable();
+        let hex_key = self.require(name)?;
+        let key = hex::decode(hex_key.trim()).map_err(|e| {
+            EnvError::Invalid(
+                name.into(),
+                format!("not a key in hex ({e}); make the keys with `site keys` (docs/deploy.md, \"Secrets\")"),
+            )
+        })?;
+        if key.len() < 32 {
+            return Err(EnvError::Invalid(
+                name.into(),
+                "a signing key must be at least 32 bytes (64 hex digits)".into(),
+            ));
+        }
+        Ok(key)
+    }
+
+    pub fn form_key(&self) -> Result<FormKey, EnvError> {
+        let p = FormKey::PURPOSE;
+        FormKey::new(&self.key_bytes(p)?).map_err(|e| EnvError::Invalid(p.variable().into(), e))
+    }
+
+    pub fn identity_key(&self) -> Result<IdentityKey, EnvError> {
+        let p = IdentityKey::PURPOSE;
+        IdentityKey::new(&self.key_bytes(p)?).map_err(|e| EnvError::Invalid(p.variable().into(), e))
+    }
+
+    pub fn moderation_key(&self) -> Result<ModerationKey, EnvError> {
+        let p = ModerationKey::PURPOSE;
+        ModerationKey::new(&self.key_bytes(p)?)
+            .map_err(|e| EnvError::Invalid(p.variable().into(), e))
+    }
+
+    pub fn supporter_key(&self) -> Result<SupporterKey, EnvError> {
+        let p = SupporterKey::PURPOSE;
+        SupporterKey::new(&self.key_bytes(p)?)
+            .map_err(|e| EnvError::Invalid(p.variable().into(), e))
     }
 }
 

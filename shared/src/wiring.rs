@@ -10,7 +10,7 @@ use crate::env::EnvError;
 use crate::http::guard::{Guard, RateLimiter};
 use crate::linkbacks::SourceAccess;
 use crate::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer};
-use crate::signing::Signer;
+use crate::signing::{FormKey, IdentityKey, Keys, ModerationKey, SupporterKey};
 use crate::site::build::{Builder, Pages, Stores};
 
 /// Where a function's parts come from.
@@ -26,7 +26,11 @@ pub trait Parts {
     fn mailer(&self) -> Result<Arc<dyn Mailer>, EnvError>;
     fn captcha(&self) -> Result<Arc<dyn CaptchaVerifier>, EnvError>;
     fn clock(&self) -> Arc<dyn Clock>;
-    fn signer(&self) -> Result<Signer, EnvError>;
+    /// Each purpose's key; a function asks only for those it uses.
+    fn form_key(&self) -> Result<FormKey, EnvError>;
+    fn identity_key(&self) -> Result<IdentityKey, EnvError>;
+    fn moderation_key(&self) -> Result<ModerationKey, EnvError>;
+    fn supporter_key(&self) -> Result<SupporterKey, EnvError>;
     /// Form submissions per client IP per ten minutes (0: no limit).
     fn rate_limit(&self) -> Result<u32, EnvError>;
     /// The `From:` of every mail.
@@ -53,7 +57,8 @@ pub trait Parts {
     /// The checks in front of every public form.
     fn guard(&self) -> Result<Guard, EnvError> {
         Ok(Guard {
-            signer: self.signer()?,
+            forms: self.form_key()?,
+            identity: self.identity_key()?,
             records: self.records()?,
             captcha: self.captcha()?,
             clock: self.clock(),
@@ -64,7 +69,7 @@ pub trait Parts {
     /// The rate limit alone, for endpoints without a form (the linkback endpoints).
     fn rate_limiter(&self) -> Result<RateLimiter, EnvError> {
         Ok(RateLimiter {
-            signer: self.signer()?,
+            identity: self.identity_key()?,
             records: self.records()?,
             clock: self.clock(),
             limit: self.rate_limit()?,
@@ -80,7 +85,7 @@ pub trait Parts {
                 state: self.state()?,
                 records: self.records()?,
             },
-            self.signer()?,
+            self.form_key()?,
             self.clock(),
         );
         builder.origin = self.origin();
@@ -98,7 +103,7 @@ pub struct Assembled {
     pub mailer: Arc<dyn Mailer>,
     pub captcha: Arc<dyn CaptchaVerifier>,
     pub clock: Arc<dyn Clock>,
-    pub signer: Signer,
+    pub keys: Keys,
     pub rate_limit: u32,
     pub mail_from: String,
     pub moderator: String,
@@ -129,8 +134,17 @@ impl Parts for Assembled {
     fn clock(&self) -> Arc<dyn Clock> {
         self.clock.clone()
     }
-    fn signer(&self) -> Result<Signer, EnvError> {
-        Ok(self.signer.clone())
+    fn form_key(&self) -> Result<FormKey, EnvError> {
+        Ok(self.keys.forms.clone())
+    }
+    fn identity_key(&self) -> Result<IdentityKey, EnvError> {
+        Ok(self.keys.identity.clone())
+    }
+    fn moderation_key(&self) -> Result<ModerationKey, EnvError> {
+        Ok(self.keys.moderation.clone())
+    }
+    fn supporter_key(&self) -> Result<SupporterKey, EnvError> {
+        Ok(self.keys.supporters.clone())
     }
     fn rate_limit(&self) -> Result<u32, EnvError> {
         Ok(self.rate_limit)

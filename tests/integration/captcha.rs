@@ -20,7 +20,7 @@ async fn answers_solved_on_another_site_are_refused_and_the_site_key_is_pinned()
     let content = tmp.path().join("content");
     copy_dir(&sample_content(), &content);
     let stores = LocalStores::open(&content, &tmp.path().join("data")).unwrap();
-    let token = stores.signer.form_token(
+    let token = stores.keys.forms.form_token(
         &format!("comment:{POST}"),
         SystemClock.now() - time::Duration::minutes(1),
     );

@@ -20,7 +20,7 @@ use shared::adapters::mail::SesMailer;
 use shared::comments::CommentStatus;
 use shared::mail::ReadMail;
 use shared::ports::{BlobStore, Clock, FixedClock, ItemStore};
-use shared::signing::Signer;
+use shared::signing::Keys;
 use shared::site::build::{Builder, Pages};
 use shared::wiring::{Assembled, Parts};
 
@@ -35,7 +35,7 @@ const MODERATOR: &str = "moderator@example.org";
 struct World {
     moto: Moto,
     records: Arc<dyn ItemStore>,
-    signer: Signer,
+    keys: Keys,
     clock: Arc<FixedClock>,
     pages: Pages,
     /// What every function here is built from (as `main.rs` builds it on AWS).
@@ -63,7 +63,7 @@ async fn world() -> World {
     let content: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), CONTENT, ""));
     let state: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), CONTENT, "_state/"));
     let site: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), SITE, ""));
-    let signer = Signer::new(&[42u8; 32]).unwrap();
+    let keys = Keys::from_master(&[42u8; 32]).unwrap();
     let clock = Arc::new(FixedClock::at(
         time::macros::datetime!(2026-11-20 10:00 UTC),
     ));
@@ -75,7 +75,7 @@ async fn world() -> World {
         mailer: Arc::new(SesMailer::new(ses_client(&sdk))),
         captcha: Arc::new(HcaptchaVerifier::new(SECRET, None).unwrap()),
         clock: clock.clone(),
-        signer: signer.clone(),
+        keys: keys.clone(),
         rate_limit: 100,
         mail_from: FROM.into(),
         moderator: MODERATOR.into(),
@@ -89,7 +89,7 @@ async fn world() -> World {
         pages: parts.pages().unwrap(),
         parts,
         records,
-        signer,
+        keys,
         clock,
         builder,
         site,
@@ -116,7 +116,7 @@ impl World {
 
     /// The token of the post page, rendered a minute ago.
     fn token(&self) -> String {
-        self.signer.form_token(
+        self.keys.forms.form_token(
             &format!("comment:{POST}"),
             self.clock.now() - time::Duration::minutes(1),
         )
@@ -344,7 +344,7 @@ async fn submission_checks_store_once_and_refuse_clearly() {
     .await;
     assert_eq!(resp.status(), 400);
     assert!(body_text(&resp).contains("not valid for this form"));
-    let other_post = w.signer.form_token(
+    let other_post = w.keys.forms.form_token(
         "comment:welcome-to-the-alliance",
         w.clock.now() - time::Duration::minutes(1),
     );
@@ -354,7 +354,7 @@ async fn submission_checks_store_once_and_refuse_clearly() {
             .status(),
         400
     );
-    let old = w.signer.form_token(
+    let old = w.keys.forms.form_token(
         &format!("comment:{POST}"),
         w.clock.now() - time::Duration::days(9),
     );
@@ -367,7 +367,8 @@ async fn submission_checks_store_once_and_refuse_clearly() {
     // a little later is not refused).
     let stored = w.comments().await.len();
     let just_rendered = w
-        .signer
+        .keys
+        .forms
         .form_token(&format!("comment:{POST}"), w.clock.now());
     let resp = comment_submit::handler::handle(
         &deps,
@@ -381,7 +382,7 @@ async fn submission_checks_store_once_and_refuse_clearly() {
     assert!(page.contains("Lindsay"), "the visitor's text is kept");
     assert_eq!(w.comments().await.len(), stored, "nothing stored");
     // A post that does not exist.
-    let ghost_token = w.signer.form_token(
+    let ghost_token = w.keys.forms.form_token(
         "comment:no-such-post",
         w.clock.now() - time::Duration::minutes(1),
     );
@@ -824,7 +825,7 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
         .unwrap()
         .unwrap();
     let approve = shared::comments::moderation::make_link(
-        &w.signer,
+        &w.keys.moderation,
         shared::comments::moderation::Action::Approve,
         &held,
         w.clock.now(),
@@ -857,7 +858,7 @@ async fn verifier_rules_through_the_stream_and_a_deleted_comment_leaves_the_page
         .unwrap()
         .unwrap();
     let token = shared::comments::moderation::make_link(
-        &w.signer,
+        &w.keys.moderation,
         shared::comments::moderation::Action::Delete,
         &comment,
         w.clock.now(),
@@ -1173,7 +1174,7 @@ async fn the_filter_learns_from_the_moderators_verdicts() {
             .unwrap()
             .unwrap();
         let token = shared::comments::moderation::make_link(
-            &w.signer,
+            &w.keys.moderation,
             shared::comments::moderation::Action::Spam,
             &comment,
             w.clock.now(),
@@ -1623,7 +1624,7 @@ async fn the_moderator_acts_on_several_held_comments_from_one_list() {
     assert_eq!(status(ids[2].clone()).await, Some(CommentStatus::Held));
 
     // A newer mail's link works; with the last one deleted, the list says it is empty.
-    let token = shared::comments::moderation::make_queue_link(&w.signer, w.clock.now());
+    let token = shared::comments::moderation::make_queue_link(&w.keys.moderation, w.clock.now());
     let resp = moderate::handler::handle(
         &mdeps,
         queue_post(&[

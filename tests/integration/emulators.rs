@@ -43,7 +43,7 @@ async fn comment_submit_answers_the_same_without_path_parameters() {
     let stores = LocalStores::open(&content, &tmp.path().join("data")).unwrap();
     let parts = stores.assemble(Arc::new(TestKeyVerifier), Arc::new(SystemClock), 0);
     let deps = comment_submit::handler::Deps::build(&parts).unwrap();
-    let token = stores.signer.form_token(
+    let token = stores.keys.forms.form_token(
         &format!("comment:{POST}"),
         SystemClock.now() - time::Duration::minutes(1),
     );

@@ -36,7 +36,7 @@ use shared::adapters::mail::SesMailer;
 use shared::comments::moderation::{self, Action};
 use shared::mail::ReadMail;
 use shared::ports::{BlobStore, Clock, FixedClock, ItemStore};
-use shared::signing::Signer;
+use shared::signing::Keys;
 use shared::wiring::{Assembled, Parts};
 
 const CONTENT: &str = "fault-content";
@@ -110,7 +110,7 @@ struct World {
     ddb: aws_sdk_dynamodb::Client,
     /// The functions' parts: every AWS call through the proxy.
     parts: Assembled,
-    signer: Signer,
+    keys: Keys,
     clock: Arc<FixedClock>,
     stream: TableStream,
     triggers: Vec<(Consumer, StreamTrigger)>,
@@ -140,7 +140,7 @@ async fn world(seed: u64) -> World {
     let proxy = FaultProxy::start(&moto.endpoint, seed).await;
     let via = proxy.sdk_config().await;
     let vs3 = s3_client(&via);
-    let signer = Signer::new(&[7u8; 32]).unwrap();
+    let keys = Keys::from_master(&[7u8; 32]).unwrap();
     let clock = Arc::new(FixedClock::at(
         time::macros::datetime!(2026-11-20 10:00 UTC),
     ));
@@ -152,7 +152,7 @@ async fn world(seed: u64) -> World {
         mailer: Arc::new(SesMailer::new(ses_client(&via))),
         captcha: Arc::new(TestKeyVerifier),
         clock: clock.clone(),
-        signer: signer.clone(),
+        keys: keys.clone(),
         rate_limit: 1000,
         mail_from: FROM.into(),
         moderator: MODERATOR.into(),
@@ -167,7 +167,7 @@ async fn world(seed: u64) -> World {
         s3,
         ddb: dynamodb_client(&direct),
         parts,
-        signer,
+        keys,
         clock,
         stream,
         triggers: Consumer::ALL
@@ -451,7 +451,9 @@ impl World {
             }
             for l in m.links() {
                 if let Some((_, t)) = l.split_once("/moderate?token=") {
-                    if let Ok(link) = moderation::read_link(&self.signer, t, self.clock.now()) {
+                    if let Ok(link) =
+                        moderation::read_link(&self.keys.moderation, t, self.clock.now())
+                    {
                         links.insert((link.id, link.action.code()), t.to_string());
                     }
                 }
@@ -622,7 +624,7 @@ async fn comments_moderation_and_rendering_hold_their_invariants_under_aws_fault
     let submit = comment_submit::handler::Deps::build(&w.parts).unwrap();
     let moderate = moderate::handler::Deps::build(&w.parts).unwrap();
     let token_for = |post: &str| {
-        w.signer.form_token(
+        w.keys.forms.form_token(
             &format!("comment:{post}"),
             w.clock.now() - time::Duration::minutes(1),
         )
@@ -887,7 +889,8 @@ async fn supporters_sign_up_confirm_unsubscribe_and_erasure_hold_their_invariant
     let w = world(0x5EED).await;
     let deps = signup::Deps::build(&w.parts).unwrap();
     let form_token = w
-        .signer
+        .keys
+        .forms
         .form_token("signup", w.clock.now() - time::Duration::minutes(1));
     let people: Vec<(String, String)> = (0..12)
         .map(|i| {
@@ -897,7 +900,7 @@ async fn supporters_sign_up_confirm_unsubscribe_and_erasure_hold_their_invariant
             )
         })
         .collect();
-    let hash = |email: &str| shared::supporters::email_hash(&w.signer, email);
+    let hash = |email: &str| shared::supporters::email_hash(&w.keys.identity, email);
 
     w.faults_on(0.4);
     let mut acknowledged = Vec::new();

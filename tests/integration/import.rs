@@ -398,7 +398,7 @@ async fn import_onto_aws_publishes_redirect_objects() {
         ("CONTENT_BUCKET", "campaign-content"),
         ("SITE_BUCKET", "campaign-site"),
         ("TABLE_NAME", "campaign-records"),
-        ("SIGNING_KEY", key),
+        ("IDENTITY_KEY", key),
     ];
     let out = Command::new(site_binary())
         .args(["import", "wordpress"])
@@ -433,7 +433,7 @@ async fn import_onto_aws_publishes_redirect_objects() {
                 )),
                 records: records.clone(),
             },
-            shared::signing::Signer::new(&[1u8; 32]).unwrap(),
+            shared::signing::FormKey::new(&[1u8; 32]).unwrap(),
             std::sync::Arc::new(shared::ports::SystemClock),
         )
     };

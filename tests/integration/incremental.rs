@@ -10,7 +10,7 @@ use integration_tests::{copy_dir, sample_content};
 use shared::adapters::fjall_items::FjallItemStore;
 use shared::adapters::fs_blob::FsBlobStore;
 use shared::ports::FixedClock;
-use shared::signing::Signer;
+use shared::signing::Keys;
 use shared::site::build::{Builder, ContentEvent, Stores};
 use time::macros::datetime;
 
@@ -22,7 +22,7 @@ fn builder(content: &Path, work: &Path, records: Arc<FjallItemStore>) -> Builder
             state: Arc::new(FsBlobStore::new(work.join("state"))),
             records,
         },
-        Signer::new(&[3u8; 32]).unwrap(),
+        Keys::from_master(&[3u8; 32]).unwrap().forms,
         Arc::new(FixedClock::at(datetime!(2026-11-20 12:00 UTC))),
     )
 }

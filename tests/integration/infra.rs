@@ -31,6 +31,7 @@
 use integration_tests::root;
 use serde_json::Value as Json;
 use serde_norway::Value;
+use shared::signing::Purpose;
 use std::collections::{BTreeMap, BTreeSet};
 
 // ---------------------------------------------------------------------------------------
@@ -403,8 +404,20 @@ const ALL_VARS: &[(&str, &str)] = &[
     ("SITE_BUCKET", "s"),
     ("STATE_PREFIX", "_state/"),
     (
-        "SIGNING_KEY",
+        "FORM_KEY",
         "0101010101010101010101010101010101010101010101010101010101010101",
+    ),
+    (
+        "IDENTITY_KEY",
+        "0202020202020202020202020202020202020202020202020202020202020202",
+    ),
+    (
+        "MODERATION_KEY",
+        "0303030303030303030303030303030303030303030303030303030303030303",
+    ),
+    (
+        "SUPPORTER_KEY",
+        "0404040404040404040404040404040404040404040404040404040404040404",
     ),
     (
         "HCAPTCHA_SECRET",
@@ -727,42 +740,102 @@ fn secrets_come_from_secrets_manager_never_parameters() {
             s(name)
         );
     }
+    let key_vars: Vec<&str> = Purpose::ALL.iter().map(|p| p.variable()).collect();
     for f in functions(&t) {
         for (var, value) in environment(&t, &f) {
-            if var == "SIGNING_KEY" || var == "HCAPTCHA_SECRET" {
-                let d = describe(value);
+            let d = describe(value);
+            if key_vars.contains(&var.as_str()) {
+                // Each key from its own field of the keys secret, by the same name.
+                assert_eq!(
+                    d,
+                    format!("Sub:{{{{resolve:secretsmanager:${{SigningKeysSecret}}:SecretString:{var}}}}}"),
+                    "{}: {var}",
+                    f.binary
+                );
+            } else if var == "HCAPTCHA_SECRET" {
                 assert!(
-                    d.starts_with("Sub:{{resolve:secretsmanager:")
-                        || d.starts_with("Sub:{{resolve:ssm"),
+                    d.starts_with("Sub:{{resolve:secretsmanager:"),
                     "{}: {var} = {d} is not a dynamic reference",
                     f.binary
                 );
             }
         }
     }
-    // The signing key is generated as 64 hex digits (SIGNING_KEY: hex, >= 32 bytes).
-    let gen = get(
+    // The keys secret starts with one placeholder per purpose that no function accepts (not
+    // hex), so a deployment runs only once `site keys` has filled it.
+    let placeholder = s(get(
         &t,
         &[
             "Resources",
-            "SigningKeySecret",
+            "SigningKeysSecret",
             "Properties",
-            "GenerateSecretString",
+            "SecretString",
         ],
     )
-    .expect("SigningKeySecret generates its value");
-    assert_eq!(get(gen, &["PasswordLength"]).map(s).as_deref(), Some("64"));
-    assert_eq!(get(gen, &["ExcludeUppercase"]), Some(&Value::Bool(true)));
-    assert_eq!(get(gen, &["ExcludePunctuation"]), Some(&Value::Bool(true)));
-    let excluded: BTreeSet<char> = s(get(gen, &["ExcludeCharacters"]).unwrap())
-        .chars()
+    .expect("SigningKeysSecret has a placeholder SecretString"));
+    let placeholder: serde_json::Value = serde_json::from_str(&placeholder).unwrap();
+    let fields: BTreeSet<&str> = placeholder
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
         .collect();
-    let allowed: BTreeSet<char> = ('a'..='z').filter(|c| !excluded.contains(c)).collect();
-    assert_eq!(
-        allowed,
-        ('a'..='f').collect(),
-        "only a-f may remain of the lower-case letters"
-    );
+    assert_eq!(fields, key_vars.iter().copied().collect());
+    for var in &key_vars {
+        let env = shared::env::Env::from_pairs([(*var, placeholder[*var].as_str().unwrap())]);
+        let refused = match Purpose::ALL.iter().find(|p| p.variable() == *var).unwrap() {
+            Purpose::Forms => env.form_key().is_err(),
+            Purpose::Identity => env.identity_key().is_err(),
+            Purpose::Moderation => env.moderation_key().is_err(),
+            Purpose::Supporters => env.supporter_key().is_err(),
+        };
+        assert!(refused, "{var}: the placeholder is accepted as a key");
+    }
+}
+
+/// The purpose keys the template gives a function (`FORM_KEY`, ...).
+pub(crate) fn keys_of(binary: &str) -> Vec<&'static str> {
+    let t = template();
+    let f = functions(&t)
+        .into_iter()
+        .find(|f| f.binary == binary)
+        .unwrap_or_else(|| panic!("{binary}: not in the template"));
+    let env = environment(&t, &f);
+    Purpose::ALL
+        .iter()
+        .map(|p| p.variable())
+        .filter(|v| env.contains_key(*v))
+        .collect()
+}
+
+#[test]
+fn each_function_holds_only_the_keys_of_its_purposes() {
+    // The functions that read strangers' text (comments, linkbacks) or act on a moderator's
+    // link cannot make a supporter's manage or confirmation link, and only the verifier and
+    // the moderation function can make or read a moderation link. `every_variable_a_function_
+    // reads_is_set_and_nothing_else` holds the template to what each function asks for;
+    // this holds what they ask for to the purposes they serve.
+    let expected: &[(&str, &[&str])] = &[
+        ("render", &["FORM_KEY"]),
+        ("comment-submit", &["FORM_KEY", "IDENTITY_KEY"]),
+        ("spam-verify", &["IDENTITY_KEY", "MODERATION_KEY"]),
+        ("moderate", &["MODERATION_KEY"]),
+        ("signup", &["FORM_KEY", "IDENTITY_KEY", "SUPPORTER_KEY"]),
+        ("linkbacks", &["IDENTITY_KEY"]),
+        ("linkback-verify", &[]),
+        ("supporter-mail", &["SUPPORTER_KEY"]),
+    ];
+    let t = template();
+    assert_eq!(functions(&t).len(), expected.len());
+    for (binary, keys) in expected {
+        assert_eq!(keys_of(binary), *keys, "{binary}");
+        let asked: Vec<String> = start_up(binary)
+            .0
+            .into_iter()
+            .filter(|v| v.ends_with("_KEY"))
+            .collect();
+        assert_eq!(asked, *keys, "{binary} asks for");
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1744,7 +1817,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
     let stores = LocalStores::open(&content, &tmp.path().join("data")).unwrap();
     let parts = stores.assemble(Arc::new(TestKeyVerifier), Arc::new(SystemClock), 100);
     let records: Arc<dyn ItemStore> = Arc::new(stores.records.clone());
-    let signer = parts.signer.clone();
+    let keys = parts.keys.clone();
     let now = || SystemClock.now();
     let mut noted: BTreeMap<&str, Arc<Noting>> = BTreeMap::new();
     let mut parts_of = |name: &'static str| -> Assembled {
@@ -1813,7 +1886,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
 
     // comment-submit: three comments, and a refused one (the form shown again).
     let submit = comment_submit::handler::Deps::build(&parts_of("comment-submit")).unwrap();
-    let token = signer.form_token(
+    let token = keys.forms.form_token(
         &format!("comment:{POST}"),
         now() - time::Duration::minutes(1),
     );
@@ -1875,7 +1948,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
         (&comments[1], Action::Approve),
         (&comments[2], Action::Delete),
     ] {
-        let link = moderation::make_link(&signer, action, comment, now());
+        let link = moderation::make_link(&keys.moderation, action, comment, now());
         let resp =
             moderate::handler::handle(&moderate, request("apigw-moderate-get.json", &link, None))
                 .await;
@@ -1889,7 +1962,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
             body_text(&resp)
         );
     }
-    let queue = moderation::make_queue_link(&signer, now());
+    let queue = moderation::make_queue_link(&keys.moderation, now());
     let resp = moderate::handler::handle(
         &moderate,
         apigw_request("apigw-moderate-queue-get.json", |e| {
@@ -1963,7 +2036,9 @@ async fn a_local_run_stays_within_each_functions_partitions() {
         loopback: true,
     };
     let (pk, sk) = shared::keys::mention(&shared::linkbacks::mention::mention_id(
-        &signer, &source, POST,
+        &keys.identity,
+        &source,
+        POST,
     ));
     for (code, outcome) in [(200u16, "Received"), (410, "TakenDown")] {
         if code != 200 {
@@ -1997,7 +2072,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
     // after.
     let sign = signup::Deps::build(&parts_of("signup")).unwrap();
     let sender = supporter_mail::handler::Deps::build(&parts_of("supporter-mail")).unwrap();
-    let form = signer.form_token(
+    let form = keys.forms.form_token(
         signup::handler::FORM_NAME,
         now() - time::Duration::minutes(1),
     );
@@ -2014,7 +2089,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
     let resp =
         signup::handler::handle(&sign, request("apigw-signup-post.json", "", Some(&fields))).await;
     assert!(resp.status().is_redirection(), "{}", body_text(&resp));
-    let eh = shared::supporters::email_hash(&signer, ADA);
+    let eh = shared::supporters::email_hash(&keys.identity, ADA);
     let send = |purpose: &'static str| {
         let (records, sender) = (records.clone(), &sender);
         let eh = eh.clone();
@@ -2040,7 +2115,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
     let request_item = send("SIGNUP").await;
     let confirm = shared::supporters::MailRequest::from_item(&request_item)
         .unwrap()
-        .confirm_token(&signer);
+        .confirm_token(&keys.supporters);
     for name in [
         "apigw-signup-confirm-get.json",
         "apigw-signup-confirm-post.json",
@@ -2053,7 +2128,7 @@ async fn a_local_run_stays_within_each_functions_partitions() {
         .unwrap()
         .expect("a supporter");
     assert_eq!(supporter.status, shared::supporters::Status::Confirmed);
-    let manage = shared::supporters::manage_token(&signer, &supporter);
+    let manage = shared::supporters::manage_token(&keys.supporters, &supporter);
     let resp = signup::handler::handle(
         &sign,
         request("apigw-signup-my-data-post.json", &manage, None),

@@ -31,7 +31,7 @@ use integration_tests::{create_table, root, sample_content, upload_dir, CaptchaS
 use serde_json::{json, Value};
 use shared::adapters::aws::{dynamodb_client, s3_client, ses_client, DynamoItemStore};
 use shared::ports::{Condition, ItemStore};
-use shared::signing::Signer;
+use shared::signing::Keys;
 use tokio::sync::{mpsc, Mutex};
 
 /// The content bucket as the samples in `events/` name it (the template's name for it): the
@@ -42,8 +42,18 @@ const TABLE: &str = "campaign-records";
 const REGION: &str = "eu-west-2";
 const FROM: &str = "site@example.org";
 const MODERATOR: &str = "moderator@example.org";
-/// 64 hex digits, as the template's generated secret.
-const SIGNING_KEY: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+/// The master key the keys below are derived from (`site keys` does the same).
+const MASTER_KEY: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+/// The keys the template gives `binary`, and no others, as its environment.
+fn template_keys(binary: &str) -> Vec<(&'static str, String)> {
+    let keys = Keys::from_master(&hex_decode(MASTER_KEY)).unwrap();
+    let all: Value = serde_json::from_str(&keys.to_secret_json()).unwrap();
+    crate::infra::keys_of(binary)
+        .into_iter()
+        .map(|var| (var, all[var].as_str().unwrap().to_string()))
+        .collect()
+}
 /// Well-formed, and not hCaptcha's test secret (which the functions refuse).
 const HCAPTCHA_SECRET: &str = "0x2222222222222222222222222222222222222222";
 
@@ -560,7 +570,6 @@ async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
         ("TABLE_NAME", TABLE.into()),
         ("CONTENT_BUCKET", CONTENT.into()),
         ("STATE_PREFIX", "_state/".into()),
-        ("SIGNING_KEY", SIGNING_KEY.into()),
     ];
     let form_env: Vec<(&str, String)> = vec![
         ("HCAPTCHA_SECRET", HCAPTCHA_SECRET.into()),
@@ -611,10 +620,15 @@ async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
 
     let mut report: Vec<String> = Vec::new();
     let mut startups: Vec<(String, Duration)> = Vec::new();
-    let signer = Signer::new(&hex_decode(SIGNING_KEY)).unwrap();
+    let keys = Keys::from_master(&hex_decode(MASTER_KEY)).unwrap();
 
     for (fname, (memory, own)) in &config {
-        let env: Vec<(&str, String)> = common.iter().cloned().chain(own.iter().cloned()).collect();
+        let env: Vec<(&str, String)> = common
+            .iter()
+            .cloned()
+            .chain(own.iter().cloned())
+            .chain(template_keys(fname))
+            .collect();
         let mut f = Function::start(fname, *memory, &env, &moto.endpoint, logs.path()).await;
         for (name, event) in queue.remove(fname).unwrap() {
             if name == "dynamodb-comment-pending.json" {
@@ -642,7 +656,7 @@ async fn every_function_binary_answers_its_samples_through_the_runtime_api() {
             report.push(format!("{what}: {summary} [{}]", ms(took)));
         }
         // Beyond the samples: the paths that need fresh tokens and links.
-        for (what, summary, took) in extra_invocations(fname, &mut f, &signer, &records).await {
+        for (what, summary, took) in extra_invocations(fname, &mut f, &keys, &records).await {
             report.push(format!("{fname} <- {what}: {summary} [{}]", ms(took)));
         }
         startups.push((
@@ -730,7 +744,7 @@ fn check_sample(name: &str, event: &Value, outcome: &Outcome, what: &str) -> Str
 async fn extra_invocations(
     function: &str,
     f: &mut Function,
-    signer: &Signer,
+    keys: &Keys,
     records: &DynamoItemStore,
 ) -> Vec<(String, String, Duration)> {
     let now = time::OffsetDateTime::now_utc();
@@ -738,8 +752,9 @@ async fn extra_invocations(
     match function {
         "comment-submit" => {
             // Accepted submissions, warm: the figure the cost estimate uses.
-            let token =
-                signer.form_token("comment:the-big-link-up", now - time::Duration::minutes(1));
+            let token = keys
+                .forms
+                .form_token("comment:the-big-link-up", now - time::Duration::minutes(1));
             for i in 0..5 {
                 let mut event = integration_tests::event("apigw-comment-json.json");
                 let body = json!({"name": "Lindsay Ibbotson", "email": "lindsay@example.net",
@@ -789,7 +804,9 @@ async fn extra_invocations(
         "signup" => {
             // A sign-up with a fresh form token: answered at once; the one thing done is a
             // mail request queued for supporter-mail (no mail sent from here).
-            let token = signer.form_token("signup", now - time::Duration::minutes(1));
+            let token = keys
+                .forms
+                .form_token("signup", now - time::Duration::minutes(1));
             let mut event = integration_tests::event("apigw-signup-post.json");
             event["headers"]["content-type"] = "application/json".into();
             event["headers"]["accept"] = "application/json".into();
@@ -802,7 +819,7 @@ async fn extra_invocations(
             let (status, _, text) = http_response(&outcome, "signup POST (valid token)");
             assert_eq!(status, 202, "{text}");
             assert!(text.contains("check-your-email"), "{text}");
-            let eh = shared::supporters::email_hash(signer, "bo@example.net");
+            let eh = shared::supporters::email_hash(&keys.identity, "bo@example.net");
             let queued = records
                 .get(&format!("MAILREQ#{eh}"), "SIGNUP")
                 .await
@@ -832,7 +849,7 @@ async fn extra_invocations(
             assert_eq!(v, &json!({"requests": 1, "sent": 0}));
             out.push(("the sample again".into(), v.to_string(), took));
             // The request the signup function queued above, as the stream delivers it.
-            let eh = shared::supporters::email_hash(signer, "bo@example.net");
+            let eh = shared::supporters::email_hash(&keys.identity, "bo@example.net");
             let queued = records
                 .get(&format!("MAILREQ#{eh}"), "SIGNUP")
                 .await
@@ -879,7 +896,7 @@ async fn extra_invocations(
                 .expect("the sample comment is stored");
             let comment = shared::comments::Comment::from_item(&item).unwrap();
             let link = shared::comments::moderation::make_link(
-                signer,
+                &keys.moderation,
                 shared::comments::moderation::Action::Spam,
                 &comment,
                 now,
@@ -1063,7 +1080,6 @@ async fn aws_sample_events_fail_with_named_error_types_through_the_runtime_api()
         ("TABLE_NAME", TABLE.into()),
         ("CONTENT_BUCKET", CONTENT.into()),
         ("STATE_PREFIX", "_state/".into()),
-        ("SIGNING_KEY", SIGNING_KEY.into()),
     ];
     // Name, errorType prefix, memory and own environment.
     let functions: [(&str, &str, FunctionConfig); 3] = [
@@ -1091,7 +1107,12 @@ async fn aws_sample_events_fail_with_named_error_types_through_the_runtime_api()
     ];
     let mut report: Vec<String> = Vec::new();
     for (fname, prefix, (memory, own)) in functions {
-        let env: Vec<(&str, String)> = common.iter().cloned().chain(own).collect();
+        let env: Vec<(&str, String)> = common
+            .iter()
+            .cloned()
+            .chain(own)
+            .chain(template_keys(fname))
+            .collect();
         let mut f = Function::start(fname, memory, &env, &moto.endpoint, logs.path()).await;
         // Well-formed inputs: before AWS's samples (the render function's state), and after.
         let mut well_formed: Vec<(String, Value)> = Vec::new();
@@ -1250,7 +1271,7 @@ fn form_functions_refuse_hcaptchas_test_secret_at_start_up() {
             .env("AWS_REGION", REGION)
             .env("TABLE_NAME", TABLE)
             .env("CONTENT_BUCKET", CONTENT)
-            .env("SIGNING_KEY", SIGNING_KEY)
+            .envs(template_keys(name))
             .env("MAIL_FROM", FROM)
             .env("HCAPTCHA_SECRET", shared::adapters::captcha::TEST_SECRET)
             .stdin(Stdio::null())

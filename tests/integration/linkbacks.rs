@@ -396,7 +396,7 @@ mod on_aws {
             clock: Arc::new(FixedClock::at(
                 time::macros::datetime!(2026-11-20 10:00 UTC),
             )),
-            signer: shared::signing::Signer::new(&[42u8; 32]).unwrap(),
+            keys: shared::signing::Keys::from_master(&[42u8; 32]).unwrap(),
             rate_limit: 100,
             mail_from: "site@example.org".into(),
             moderator: "moderator@example.org".into(),
@@ -543,7 +543,7 @@ mod on_aws {
         let (status, text) = xmlrpc(&deps, &ping("https://blog.example/k", TARGET)).await;
         assert_eq!(status, 200);
         assert!(text.contains("Pingback received"), "{text}");
-        let id = mention_id(&parts.signer, "https://blog.example/k", POST);
+        let id = mention_id(&parts.keys.identity, "https://blog.example/k", POST);
         let (pk, sk) = shared::keys::mention(&id);
         let queued = parts.records.get(&pk, &sk).await.unwrap().expect("queued");
         assert_eq!(queued["status"], "queued");
@@ -577,7 +577,7 @@ mod on_aws {
             ]
             .iter(),
         ) {
-            let (pk, sk) = shared::keys::mention(&mention_id(&parts.signer, source, POST));
+            let (pk, sk) = shared::keys::mention(&mention_id(&parts.keys.identity, source, POST));
             assert!(
                 parts.records.get(&pk, &sk).await.unwrap().is_none(),
                 "{source}"
@@ -698,7 +698,8 @@ mod on_aws {
                 assert_eq!(status, 202, "{text}");
                 // Stored under the URL as parsed (`[::ffff:127.0.0.1]` is `[::ffff:7f00:1]`).
                 let source = reqwest::Url::parse(&source).unwrap().to_string();
-                let (pk, sk) = shared::keys::mention(&mention_id(&parts.signer, &source, POST));
+                let (pk, sk) =
+                    shared::keys::mention(&mention_id(&parts.keys.identity, &source, POST));
                 let item = parts.records.get(&pk, &sk).await.unwrap().unwrap();
                 vec![ItemChange {
                     old: None,
@@ -761,7 +762,7 @@ mod on_aws {
             .await
             .unwrap();
         assert_eq!(out[0].1, linkback_verify::handler::Outcome::Received);
-        let id = mention_id(&parts.signer, &source, POST);
+        let id = mention_id(&parts.keys.identity, &source, POST);
         let stored = shared::comments::get(parts.records.as_ref(), POST, &id)
             .await
             .unwrap()

@@ -469,7 +469,7 @@ async fn supporter_signs_up_confirms_unsubscribes_and_is_erased() {
         1
     );
     // What remains under the address's key is the suppression marker alone.
-    let hash = shared::supporters::email_hash(&site.builder.signer, "olu@example.org");
+    let hash = shared::supporters::email_hash(&site.keys.identity, "olu@example.org");
     let left = store
         .query(&shared::supporters::supporter_pk(&hash), "")
         .await
@@ -508,7 +508,7 @@ async fn the_command_line_lists_and_approves_held_comments() {
         parent: None,
     };
     let comment = shared::comments::new_pending(
-        &site.builder.signer,
+        &site.keys.identity,
         "the-big-link-up",
         &input,
         site.builder.clock.now(),

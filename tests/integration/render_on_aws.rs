@@ -6,7 +6,7 @@ use aws_sdk_s3::Client as S3;
 use integration_tests::{create_table, event, sample_content, upload_dir, Moto};
 use shared::adapters::aws::{dynamodb_client, s3_client, DynamoItemStore, S3BlobStore};
 use shared::ports::SystemClock;
-use shared::signing::Signer;
+use shared::signing::Keys;
 use shared::site::build::{Builder, Stores};
 
 const CONTENT: &str = "campaign-content-123456789012-eu-west-2";
@@ -29,7 +29,7 @@ async fn setup(moto: &Moto) -> (S3, Builder) {
             state: Arc::new(S3BlobStore::new(s3.clone(), CONTENT, "_state/")),
             records: Arc::new(DynamoItemStore::new(ddb, TABLE)),
         },
-        Signer::new(&[9u8; 32]).unwrap(),
+        Keys::from_master(&[9u8; 32]).unwrap().forms,
         Arc::new(SystemClock),
     );
     (s3, builder)

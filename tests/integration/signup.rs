@@ -25,7 +25,7 @@ use shared::ports::{
     BlobStore, CaptchaVerifier, Clock, Condition, FixedClock, Item, ItemStore, MailError, Mailer,
     OutgoingMail, StoreError,
 };
-use shared::signing::Signer;
+use shared::signing::Keys;
 use shared::supporters::{email_hash, token_hash, Status, Supporter};
 use shared::wiring::Assembled;
 use signup::handler::handle;
@@ -171,7 +171,7 @@ struct World {
     records: Arc<dyn ItemStore>,
     recording: Arc<Recording>,
     ses: Arc<Ses>,
-    signer: Signer,
+    keys: Keys,
     clock: Arc<FixedClock>,
     ddb: aws_sdk_dynamodb::Client,
     deps: Deps,
@@ -213,7 +213,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
     });
     let content: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3.clone(), CONTENT, ""));
     let state: Arc<dyn BlobStore> = Arc::new(S3BlobStore::new(s3, CONTENT, "_state/"));
-    let signer = Signer::new(&[21u8; 32]).unwrap();
+    let keys = Keys::from_master(&[21u8; 32]).unwrap();
     let clock = Arc::new(FixedClock::at(
         time::macros::datetime!(2026-11-20 10:00 UTC),
     ));
@@ -226,7 +226,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
         mailer: ses.clone(),
         captcha,
         clock: clock.clone(),
-        signer: signer.clone(),
+        keys: keys.clone(),
         rate_limit,
         mail_from: FROM.into(),
         moderator: FROM.into(),
@@ -242,7 +242,7 @@ async fn world_with(captcha: Arc<dyn CaptchaVerifier>, rate_limit: u32) -> World
         records,
         recording,
         ses,
-        signer,
+        keys,
         clock,
         ddb,
         seen: Mutex::new(HashSet::new()),
@@ -311,7 +311,8 @@ impl World {
 
     /// The token of a sign-up page rendered a minute ago.
     fn form_token(&self) -> String {
-        self.signer
+        self.keys
+            .forms
             .form_token("signup", self.clock.now() - time::Duration::minutes(1))
     }
 
@@ -377,9 +378,12 @@ impl World {
     }
 
     async fn supporter(&self, email: &str) -> Option<Supporter> {
-        shared::supporters::get_supporter(self.records.as_ref(), &email_hash(&self.signer, email))
-            .await
-            .unwrap()
+        shared::supporters::get_supporter(
+            self.records.as_ref(),
+            &email_hash(&self.keys.identity, email),
+        )
+        .await
+        .unwrap()
     }
 
     /// Every item in the table, as text (to check what is and is not stored).
@@ -534,7 +538,7 @@ async fn sign_up_confirm_by_post_one_click_unsubscribe_and_erase() {
     assert!(p.consent.newsletter && !p.consent.newsletter_default);
     assert_eq!(p.consent.form_version, shared::supporters::FORM_VERSION);
     assert_eq!(p.consent.at, "2026-11-20T10:00:00Z");
-    assert_eq!(p.consent.ip_hash, w.signer.keyed_hash("ip", IP));
+    assert_eq!(p.consent.ip_hash, w.keys.identity.keyed_hash("ip", IP));
     let dump = w.table_dump().await.join("\n");
     assert!(!dump.contains(&token), "the raw token is never stored");
     assert!(!dump.contains(IP), "the raw IP is never stored");
@@ -624,7 +628,7 @@ async fn sign_up_confirm_by_post_one_click_unsubscribe_and_erase() {
     assert!(w.supporter(ADA).await.is_none());
     let dump = w.table_dump().await.join("\n");
     assert!(!dump.contains(ADA) && !dump.contains("Lovelace"), "{dump}");
-    let eh = email_hash(&w.signer, ADA);
+    let eh = email_hash(&w.keys.identity, ADA);
     let suppression = w
         .records
         .get(&format!("SUPPORTER#{eh}"), "SUPPRESSED")
@@ -650,11 +654,13 @@ async fn sign_up_confirm_by_post_one_click_unsubscribe_and_erase() {
     assert_eq!((status, again.as_str()), (200, first_page.as_str()));
     assert!(w.new_mails().await.is_empty());
     assert!(w.supporter(ADA).await.is_none());
-    assert!(
-        shared::supporters::lift_suppression(w.records.as_ref(), &w.signer, "ADA@example.net")
-            .await
-            .unwrap()
-    );
+    assert!(shared::supporters::lift_suppression(
+        w.records.as_ref(),
+        &w.keys.identity,
+        "ADA@example.net"
+    )
+    .await
+    .unwrap());
     assert_eq!(w.call(w.signup(&[])).await.0, 200);
     assert_eq!(
         w.new_mails().await.len(),
@@ -1058,7 +1064,7 @@ async fn json_callers_use_every_route() {
     assert_eq!(data["consent"]["newsletter_chosen"], true);
     assert_eq!(
         data["consent"]["ip_address_hash"],
-        w.signer.keyed_hash("ip", IP).as_str()
+        w.keys.identity.keyed_hash("ip", IP).as_str()
     );
 
     let (status, body, _) = w
@@ -1267,7 +1273,7 @@ async fn one_click_on_a_confirmation_mail_cancels_and_stops_all_mail() {
     assert_eq!(w.call(post_token("/signup/confirm", &token)).await.0, 400);
     let dump = w.table_dump().await.join("\n");
     assert!(!dump.contains(ADA), "{dump}");
-    let eh = email_hash(&w.signer, ADA);
+    let eh = email_hash(&w.keys.identity, ADA);
     assert!(w
         .records
         .get(&format!("SUPPORTER#{eh}"), "SUPPRESSED")
@@ -1621,7 +1627,7 @@ async fn a_mail_ses_refuses_is_retried_and_sent_once() {
     w.ses.failing.store(false, Ordering::SeqCst);
     assert_eq!(w.ses.attempts.load(Ordering::SeqCst), 2);
     assert!(w.sent_mails().await.is_empty());
-    let eh = email_hash(&w.signer, ADA);
+    let eh = email_hash(&w.keys.identity, ADA);
     let request = w
         .records
         .get(&format!("MAILREQ#{eh}"), "SIGNUP")

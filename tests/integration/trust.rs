@@ -33,7 +33,13 @@ async fn only_two_moderator_approvals_make_an_author_trusted() {
             body: body.into(),
             parent: None,
         };
-        let c = shared::comments::new_pending(&b.signer, POST, &input, b.clock.now(), "ip".into());
+        let c = shared::comments::new_pending(
+            &site.keys.identity,
+            POST,
+            &input,
+            b.clock.now(),
+            "ip".into(),
+        );
         async move {
             assert!(shared::comments::store_pending(store, &c).await.unwrap());
             let v = spam_verify::handler::verify_all(spam, vec![c.clone()])

@@ -127,7 +127,7 @@ async fn submit(deps: &Deps, req: &Request, json_wanted: bool) -> Result<Reply, 
     }
 
     let comment = comments::new_pending(
-        &deps.guard.signer,
+        &deps.guard.identity,
         &slug,
         &input,
         deps.clock.now(),
@@ -197,7 +197,7 @@ async fn reshow(
         notice: notice
             .or_else(|| Some("Your comment has not been sent yet: please see below.".into())),
     };
-    let token = deps.guard.signer.token_for_reshown_form(
+    let token = deps.guard.forms.token_for_reshown_form(
         &form_name(slug),
         form.get("form_token"),
         deps.clock.now(),

@@ -16,7 +16,7 @@ use shared::comments::CommentStatus;
 use shared::env::EnvError;
 use shared::http::web;
 use shared::ports::{Clock, ItemStore, StoreError};
-use shared::signing::Signer;
+use shared::signing::ModerationKey;
 use shared::site::build::Pages;
 use shared::site::reply::Reply;
 use shared::wiring::Parts;
@@ -25,7 +25,7 @@ use tracing::{info, warn};
 pub struct Deps {
     pub records: Arc<dyn ItemStore>,
     pub pages: Pages,
-    pub signer: Signer,
+    pub moderation: ModerationKey,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -34,7 +34,7 @@ impl Deps {
         Ok(Self {
             records: parts.records()?,
             pages: parts.pages()?,
-            signer: parts.signer()?,
+            moderation: parts.moderation_key()?,
             clock: parts.clock(),
         })
     }
@@ -93,7 +93,7 @@ async fn queue(deps: &Deps, req: Request) -> Result<Reply, Reply> {
     match *req.method() {
         lambda_http::http::Method::GET => {
             let token = web::query_param(&req, "token").unwrap_or_default();
-            moderation::read_queue_link(&deps.signer, &token, now).map_err(bad_link)?;
+            moderation::read_queue_link(&deps.moderation, &token, now).map_err(bad_link)?;
             let notice = web::query_param(&req, "done").and_then(|d| {
                 let skipped = web::query_param(&req, "skipped")
                     .and_then(|s| s.parse().ok())
@@ -123,7 +123,7 @@ async fn queue(deps: &Deps, req: Request) -> Result<Reply, Reply> {
             };
             let (token, action) = (first("token")?, first("action")?);
             let ids = web::form_values(&req, "id")?;
-            moderation::read_queue_link(&deps.signer, &token, now).map_err(bad_link)?;
+            moderation::read_queue_link(&deps.moderation, &token, now).map_err(bad_link)?;
             let queue_url = match deps.pages.config().await {
                 Ok(c) => format!("{}/moderate/queue", c.api_url),
                 Err(_) => "queue".into(),
@@ -231,7 +231,7 @@ async fn single(deps: &Deps, req: Request) -> Result<Reply, Reply> {
                 return Ok(done_page(&done));
             }
             let token = web::query_param(&req, "token").unwrap_or_default();
-            let link = moderation::read_link(&deps.signer, &token, now).map_err(bad_link)?;
+            let link = moderation::read_link(&deps.moderation, &token, now).map_err(bad_link)?;
             let comment = comments::get(deps.records.as_ref(), &link.post, &link.id)
                 .await
                 .map_err(unavailable)?
@@ -260,7 +260,7 @@ async fn single(deps: &Deps, req: Request) -> Result<Reply, Reply> {
         lambda_http::http::Method::POST => {
             let json_wanted = web::wants_json(&req);
             let token = web::parse_form(&req)?.get("token").to_string();
-            let link = moderation::read_link(&deps.signer, &token, now).map_err(bad_link)?;
+            let link = moderation::read_link(&deps.moderation, &token, now).map_err(bad_link)?;
             let used = moderation::use_link(deps.records.as_ref(), &link, deps.clock.now()).await;
             let outcome = match used.map_err(unavailable)? {
                 Ok(outcome) => outcome,

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use shared::env::EnvError;
 use shared::http::guard::Guard;
 use shared::ports::{Clock, ItemStore};
-use shared::signing::Signer;
+use shared::signing::{IdentityKey, SupporterKey};
 use shared::site::build::Pages;
 use shared::wiring::Parts;
 
@@ -22,7 +22,10 @@ pub struct Deps {
     /// Pages (form re-shown, messages) and the site configuration (`api_url`, `title`).
     pub pages: Pages,
     pub clock: Arc<dyn Clock>,
-    pub signer: Signer,
+    /// Address hashes.
+    pub identity: IdentityKey,
+    /// Manage links.
+    pub supporters: SupporterKey,
 }
 
 impl Deps {
@@ -32,7 +35,8 @@ impl Deps {
             pages: parts.pages()?,
             records: parts.records()?,
             clock: parts.clock(),
-            signer: parts.signer()?,
+            identity: parts.identity_key()?,
+            supporters: parts.supporter_key()?,
         })
     }
 }

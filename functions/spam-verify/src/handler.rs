@@ -20,7 +20,7 @@ use shared::http::fields::{ascii_url, is_bidi_or_invisible, is_noncharacter};
 use shared::linkbacks::mention::LinkbackSettings;
 use shared::mail::Mail;
 use shared::ports::{Clock, ItemChange, ItemStore, Mailer, StoreError};
-use shared::signing::Signer;
+use shared::signing::{IdentityKey, ModerationKey};
 use shared::site::build::{BuildError, Pages};
 use shared::wiring::Parts;
 use tracing::{info, warn};
@@ -29,7 +29,10 @@ pub struct Deps {
     pub records: Arc<dyn ItemStore>,
     pub pages: Pages,
     pub mailer: Arc<dyn Mailer>,
-    pub signer: Signer,
+    /// Body hashes, for the duplicate check.
+    pub identity: IdentityKey,
+    /// The moderator's links.
+    pub moderation: ModerationKey,
     pub clock: Arc<dyn Clock>,
     pub mail_from: String,
     pub moderator: String,
@@ -64,7 +67,8 @@ impl Deps {
             records: parts.records()?,
             pages: parts.pages()?,
             mailer: parts.mailer()?,
-            signer: parts.signer()?,
+            identity: parts.identity_key()?,
+            moderation: parts.moderation_key()?,
             clock: parts.clock(),
             mail_from: parts.mail_from()?,
             moderator: parts.moderator()?,
@@ -244,7 +248,7 @@ async fn verify_one(
 ) -> Result<CommentStatus, VerifyError> {
     let store = deps.records.as_ref();
     let (duplicate, trusted_author) = tokio::try_join!(
-        comments::is_duplicate(store, &deps.signer, &comment, deps.clock.now()),
+        comments::is_duplicate(store, &deps.identity, &comment, deps.clock.now()),
         comments::is_trusted(store, &comment),
     )?;
     let verdict = spam::verify(
@@ -336,7 +340,7 @@ async fn notify_moderator(
         format!(
             "{}/moderate?token={}",
             config.api_url,
-            moderation::make_link(&deps.signer, a, c, now)
+            moderation::make_link(&deps.moderation, a, c, now)
         )
     };
     let rules = c
@@ -357,7 +361,7 @@ async fn notify_moderator(
     let queue_link = format!(
         "{}/moderate/queue?token={}",
         config.api_url,
-        moderation::make_queue_link(&deps.signer, now)
+        moderation::make_queue_link(&deps.moderation, now)
     );
     let text = format!(
         "A {what} on “{title}” is waiting for you.\n\nApprove: {approve}\n\nMark as spam: {spam}\n\nDelete: {delete}\n\nEach link opens a page where you confirm; links work once and expire in 7 days.\n\nAll comments waiting for you: {queue}\n(a list where you approve, mark as spam or delete several at once; this link works until it expires in 7 days)\n\nOn the command line: site comments approve {id}\n\nWhy it was held:\n{rules}\n\nPosted: {created}\n\n----- What the visitor sent (their words, not the site's: the only moderation links are the ones above) -----\n\nName, as given by the visitor: {author}\nWebsite, as given by the visitor: {website}\nComment, quoted:\n{body}\n\n----- End of the visitor's text -----\n",

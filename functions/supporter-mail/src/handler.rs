@@ -26,7 +26,7 @@ use serde_json::{json, Value};
 use shared::adapters::aws::{changes_of_type, stream_batch};
 use shared::env::EnvError;
 use shared::ports::{Clock, ItemChange, ItemStore, Mailer, StoreError};
-use shared::signing::Signer;
+use shared::signing::SupporterKey;
 use shared::site::build::Pages;
 use shared::supporters::{
     finish_request, prepare_mail, take_up_request, MailKind, MailRequest, MailSite,
@@ -41,8 +41,8 @@ pub struct Deps {
     pub pages: Pages,
     pub mailer: Arc<dyn Mailer>,
     pub clock: Arc<dyn Clock>,
-    /// Manage links, confirmation links and address hashes.
-    pub signer: Signer,
+    /// Manage links and confirmation links.
+    pub supporters: SupporterKey,
     /// The `From:` of every mail (a verified SES identity on AWS).
     pub from_address: String,
 }
@@ -54,7 +54,7 @@ impl Deps {
             pages: parts.pages()?,
             mailer: parts.mailer()?,
             clock: parts.clock(),
-            signer: parts.signer()?,
+            supporters: parts.supporter_key()?,
             from_address: parts.mail_from()?,
         })
     }
@@ -184,7 +184,7 @@ pub async fn send(deps: &Deps, delivered: &MailRequest) -> Result<Outcome, SendE
         api_url: &cfg.api_url,
     };
     let decided = request.decided.unwrap_or(MailKind::Nothing);
-    let Some(prepared) = prepare_mail(store, &deps.signer, &site, now, &request).await? else {
+    let Some(prepared) = prepare_mail(store, &deps.supporters, &site, now, &request).await? else {
         finish_request(store, &request).await?;
         info!(email_hash = %request.email_hash, purpose = request.purpose.as_str(), decided = decided.as_str(), "nothing to mail");
         return Ok(Outcome::Nothing);

@@ -14,7 +14,7 @@ use super::mail::SesMailer;
 use crate::env::{Env, EnvError};
 use crate::linkbacks::SourceAccess;
 use crate::ports::{BlobStore, CaptchaVerifier, Clock, ItemStore, Mailer, SystemClock};
-use crate::signing::Signer;
+use crate::signing::{FormKey, IdentityKey, ModerationKey, SupporterKey};
 use crate::wiring::Parts;
 
 /// The setting that lets the linkback verifier fetch from loopback: refused here.
@@ -109,8 +109,20 @@ impl Parts for AwsParts<'_> {
         Arc::new(SystemClock)
     }
 
-    fn signer(&self) -> Result<Signer, EnvError> {
-        self.env.signer()
+    fn form_key(&self) -> Result<FormKey, EnvError> {
+        self.env.form_key()
+    }
+
+    fn identity_key(&self) -> Result<IdentityKey, EnvError> {
+        self.env.identity_key()
+    }
+
+    fn moderation_key(&self) -> Result<ModerationKey, EnvError> {
+        self.env.moderation_key()
+    }
+
+    fn supporter_key(&self) -> Result<SupporterKey, EnvError> {
+        self.env.supporter_key()
     }
 
     fn rate_limit(&self) -> Result<u32, EnvError> {

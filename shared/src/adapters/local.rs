@@ -11,7 +11,7 @@ use super::fjall_items::FjallItemStore;
 use super::fs_blob::FsBlobStore;
 use super::mail::OutboxMailer;
 use crate::ports::{CaptchaVerifier, Clock, StoreError};
-use crate::signing::Signer;
+use crate::signing::Keys;
 use crate::wiring::Assembled;
 
 /// Who local mail comes from and goes to (it lands in `<data>/outbox/`).
@@ -41,7 +41,7 @@ pub struct LocalStores {
     pub state: Arc<FsBlobStore>,
     pub records: FjallItemStore,
     pub outbox: Arc<OutboxMailer>,
-    pub signer: Signer,
+    pub keys: Keys,
 }
 
 impl LocalStores {
@@ -59,7 +59,7 @@ impl LocalStores {
             state: Arc::new(FsBlobStore::new(data.join("state"))),
             records: FjallItemStore::open(&data.join("records"))?,
             outbox: Arc::new(OutboxMailer::new(data.join("outbox"))),
-            signer: local_signer(data)?,
+            keys: local_keys(data)?,
         })
     }
 
@@ -79,7 +79,7 @@ impl LocalStores {
             mailer: self.outbox.clone(),
             captcha,
             clock,
-            signer: self.signer.clone(),
+            keys: self.keys.clone(),
             rate_limit,
             mail_from: LOCAL_MAIL_FROM.into(),
             moderator: LOCAL_MODERATOR.into(),
@@ -91,30 +91,41 @@ impl LocalStores {
     }
 }
 
-/// The local signing key: random, made on first run, kept in `<data>/secrets.json` (0600).
-fn local_signer(data: &Path) -> Result<Signer, LocalError> {
+/// The local keys, from a master key made on first run and kept in `<data>/secrets.json`
+/// (0600). A data folder from before per-purpose keys holds `signing_key`, the one key
+/// everything used: it keeps its hashes and links ([`Keys::upgraded`]).
+fn local_keys(data: &Path) -> Result<Keys, LocalError> {
     let path = data.join("secrets.json");
-    let key_hex = match std::fs::read_to_string(&path) {
+    let hex_field = |v: &serde_json::Value, name: &str| -> Result<Option<Vec<u8>>, LocalError> {
+        v[name]
+            .as_str()
+            .map(|h| hex::decode(h.trim()).map_err(|e| LocalError::Secrets(format!("{name}: {e}"))))
+            .transpose()
+    };
+    match std::fs::read_to_string(&path) {
         Ok(text) => {
             let v: serde_json::Value =
                 serde_json::from_str(&text).map_err(|e| LocalError::Secrets(e.to_string()))?;
-            v["signing_key"]
-                .as_str()
-                .ok_or_else(|| LocalError::Secrets("no signing_key".into()))?
-                .to_string()
+            match (hex_field(&v, "master_key")?, hex_field(&v, "signing_key")?) {
+                (Some(master), _) => Keys::from_master(&master),
+                (None, Some(legacy)) => {
+                    // The forms' and moderators' keys come from the old key through HKDF:
+                    // nothing they made needs to outlive the change.
+                    Keys::upgraded(&legacy, &legacy)
+                }
+                (None, None) => Err("no master_key".into()),
+            }
+            .map_err(LocalError::Secrets)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let mut key = [0u8; 32];
-            rand::rngs::OsRng.fill_bytes(&mut key);
-            let key_hex = hex::encode(key);
-            let body = serde_json::json!({ "signing_key": key_hex }).to_string();
+            let mut master = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut master);
+            let body = serde_json::json!({ "master_key": hex::encode(master) }).to_string();
             write_private(&path, body.as_bytes()).map_err(|e| LocalError::Io(path.clone(), e))?;
-            key_hex
+            Keys::from_master(&master).map_err(LocalError::Secrets)
         }
-        Err(e) => return Err(LocalError::Io(path, e)),
-    };
-    let key = hex::decode(key_hex.trim()).map_err(|e| LocalError::Secrets(e.to_string()))?;
-    Signer::new(&key).map_err(LocalError::Secrets)
+        Err(e) => Err(LocalError::Io(path, e)),
+    }
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

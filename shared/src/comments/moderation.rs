@@ -13,7 +13,7 @@ use crate::comments::filter;
 use crate::comments::{Comment, CommentStatus};
 use crate::keys;
 use crate::ports::{Condition, Item, ItemStore, StoreError};
-use crate::signing::Signer;
+use crate::signing::ModerationKey;
 
 /// How long a moderation link works.
 pub const LINK_LIFETIME_SECS: i64 = 7 * 86_400;
@@ -89,7 +89,7 @@ impl LinkError {
 const LABEL: &str = "moderate";
 
 pub fn make_link(
-    signer: &Signer,
+    key: &ModerationKey,
     action: Action,
     comment: &Comment,
     now: OffsetDateTime,
@@ -103,17 +103,15 @@ pub fn make_link(
         expires: now.unix_timestamp() + LINK_LIFETIME_SECS,
         nonce: hex::encode(nonce),
     };
-    signer.sign(
+    key.sign(
         LABEL,
         &serde_json::to_vec(&link).expect("a link serialises"),
     )
 }
 
 /// Check a link's signature and age (not yet whether it was used).
-pub fn read_link(signer: &Signer, token: &str, now: OffsetDateTime) -> Result<Link, LinkError> {
-    let payload = signer
-        .verify(LABEL, token.trim())
-        .ok_or(LinkError::Invalid)?;
+pub fn read_link(key: &ModerationKey, token: &str, now: OffsetDateTime) -> Result<Link, LinkError> {
+    let payload = key.verify(LABEL, token.trim()).ok_or(LinkError::Invalid)?;
     let link: Link = serde_json::from_slice(&payload).map_err(|_| LinkError::Invalid)?;
     if link.expires < now.unix_timestamp() {
         return Err(LinkError::Expired);
@@ -138,22 +136,26 @@ struct QueueLink {
 /// every held comment. Unlike a per-comment link it is not single-use: the page is a list,
 /// and each action on it is a POST carrying this token, so it works any number of times
 /// until it expires ([`LINK_LIFETIME_SECS`] after `now`).
-pub fn make_queue_link(signer: &Signer, now: OffsetDateTime) -> String {
+pub fn make_queue_link(key: &ModerationKey, now: OffsetDateTime) -> String {
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let link = QueueLink {
         expires: now.unix_timestamp() + LINK_LIFETIME_SECS,
         nonce: hex::encode(nonce),
     };
-    signer.sign(
+    key.sign(
         QUEUE_LABEL,
         &serde_json::to_vec(&link).expect("a link serialises"),
     )
 }
 
 /// Check a queue link's signature and age. It may be used again until it expires.
-pub fn read_queue_link(signer: &Signer, token: &str, now: OffsetDateTime) -> Result<(), LinkError> {
-    let payload = signer
+pub fn read_queue_link(
+    key: &ModerationKey,
+    token: &str,
+    now: OffsetDateTime,
+) -> Result<(), LinkError> {
+    let payload = key
         .verify(QUEUE_LABEL, token.trim())
         .ok_or(LinkError::Invalid)?;
     let link: QueueLink = serde_json::from_slice(&payload).map_err(|_| LinkError::Invalid)?;
@@ -306,7 +308,7 @@ mod tests {
 
     #[test]
     fn links_are_signed_and_expire() {
-        let s = Signer::new(&[5u8; 32]).unwrap();
+        let s = ModerationKey::new(&[5u8; 32]).unwrap();
         let now = datetime!(2026-11-20 10:00 UTC);
         let c = held();
         let t = make_link(&s, Action::Approve, &c, now);
@@ -324,7 +326,7 @@ mod tests {
             Err(LinkError::Invalid)
         );
         assert_eq!(
-            read_link(&Signer::new(&[6u8; 32]).unwrap(), &t, now),
+            read_link(&ModerationKey::new(&[6u8; 32]).unwrap(), &t, now),
             Err(LinkError::Invalid)
         );
         assert_ne!(
@@ -336,7 +338,7 @@ mod tests {
 
     #[test]
     fn queue_links_are_their_own_kind_and_expire() {
-        let s = Signer::new(&[5u8; 32]).unwrap();
+        let s = ModerationKey::new(&[5u8; 32]).unwrap();
         let now = datetime!(2026-11-20 10:00 UTC);
         let q = make_queue_link(&s, now);
         assert_eq!(read_queue_link(&s, &q, now), Ok(()));
@@ -354,7 +356,7 @@ mod tests {
             Err(LinkError::Invalid)
         );
         assert_eq!(
-            read_queue_link(&Signer::new(&[6u8; 32]).unwrap(), &q, now),
+            read_queue_link(&ModerationKey::new(&[6u8; 32]).unwrap(), &q, now),
             Err(LinkError::Invalid)
         );
         assert_eq!(

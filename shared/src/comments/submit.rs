@@ -13,7 +13,7 @@ use crate::http::fields::{
 use crate::http::web::FormData;
 use crate::markdown::{comment_to_html, is_safe_url};
 use crate::ports::{Condition, ItemStore, StoreError};
-use crate::signing::Signer;
+use crate::signing::IdentityKey;
 
 pub use crate::http::fields::{FieldErrors, MAX_EMAIL, MAX_NAME};
 pub const MAX_WEBSITE: usize = 300;
@@ -149,26 +149,26 @@ pub fn validate(form: &FormData) -> Result<CommentInput, FieldErrors> {
 }
 
 /// The id: a keyed hash of what was submitted, so the same form sent twice is one comment.
-pub fn comment_id(signer: &Signer, post: &str, input: &CommentInput) -> String {
+pub fn comment_id(identity: &IdentityKey, post: &str, input: &CommentInput) -> String {
     let key = format!(
         "{post}\u{0}{}\u{0}{}\u{0}{}",
         normalise_email(&input.email),
         input.parent.as_deref().unwrap_or(""),
         input.body
     );
-    signer.keyed_hash("comment-id", &key)[..20].to_string()
+    identity.keyed_hash("comment-id", &key)[..20].to_string()
 }
 
 /// A new pending comment. The e-mail address and IP are kept only as keyed hashes.
 pub fn new_pending(
-    signer: &Signer,
+    identity: &IdentityKey,
     post: &str,
     input: &CommentInput,
     now: OffsetDateTime,
     ip_hash: String,
 ) -> Comment {
     Comment {
-        id: comment_id(signer, post, input),
+        id: comment_id(identity, post, input),
         post: post.to_string(),
         parent: input.parent.clone(),
         author: input.name.clone(),
@@ -178,7 +178,7 @@ pub fn new_pending(
         status: CommentStatus::Pending,
         kind: CommentKind::Comment,
         created: rfc3339(now),
-        email_hash: Some(email_hash(signer, &normalise_email(&input.email))),
+        email_hash: Some(email_hash(identity, &normalise_email(&input.email))),
         ip_hash: Some(ip_hash),
         spam_rules: Vec::new(),
     }
@@ -332,7 +332,7 @@ pub const DUPLICATE_WINDOW_SECS: i64 = 7 * 86_400;
 /// Record this comment's text; true if another comment had the same text within the window.
 pub async fn is_duplicate(
     store: &dyn ItemStore,
-    signer: &Signer,
+    identity: &IdentityKey,
     comment: &Comment,
     now: OffsetDateTime,
 ) -> Result<bool, StoreError> {
@@ -342,7 +342,7 @@ pub async fn is_duplicate(
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ");
-    let (pk, sk) = crate::keys::body_seen(&signer.keyed_hash("body", &normalised));
+    let (pk, sk) = crate::keys::body_seen(&identity.keyed_hash("body", &normalised));
     let expires = now.unix_timestamp() + DUPLICATE_WINDOW_SECS;
     if let Some(existing) = store.get(&pk, &sk).await? {
         let other = existing
@@ -434,7 +434,7 @@ mod tests {
 
     #[test]
     fn the_same_submission_gets_the_same_id_and_no_clear_email() {
-        let signer = Signer::new(&[3u8; 32]).unwrap();
+        let identity = IdentityKey::new(&[3u8; 32]).unwrap();
         let input = validate(&form(&[
             ("name", "Ann"),
             ("email", "ann@example.org"),
@@ -444,15 +444,15 @@ mod tests {
         let mut upper = input.clone();
         upper.email = "ANN@example.org".into();
         assert_eq!(
-            comment_id(&signer, "p", &input),
-            comment_id(&signer, "p", &upper)
+            comment_id(&identity, "p", &input),
+            comment_id(&identity, "p", &upper)
         );
         assert_ne!(
-            comment_id(&signer, "p", &input),
-            comment_id(&signer, "q", &input)
+            comment_id(&identity, "p", &input),
+            comment_id(&identity, "q", &input)
         );
         let c = new_pending(
-            &signer,
+            &identity,
             "p",
             &input,
             OffsetDateTime::UNIX_EPOCH,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::signing::Signer;
+use crate::signing::IdentityKey;
 
 pub const MAX_NAME: usize = 100;
 pub const MAX_EMAIL: usize = 254;
@@ -145,8 +145,8 @@ impl EmailAddress {
     }
 
     /// The keyed hash the address is filed under.
-    pub fn hash(&self, signer: &Signer) -> String {
-        email_hash(signer, &self.0)
+    pub fn hash(&self, identity: &IdentityKey) -> String {
+        email_hash(identity, &self.0)
     }
 }
 
@@ -157,6 +157,6 @@ impl AsRef<str> for EmailAddress {
 }
 
 /// The keyed hash an address is filed under.
-pub fn email_hash(signer: &Signer, normalised_email: &str) -> String {
-    signer.keyed_hash("email", normalised_email)
+pub fn email_hash(identity: &IdentityKey, normalised_email: &str) -> String {
+    identity.keyed_hash("email", normalised_email)
 }

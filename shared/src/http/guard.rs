@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use crate::http::web::FormData;
 use crate::ports::{CaptchaError, CaptchaSite, CaptchaVerifier, Clock, ItemStore, StoreError};
-use crate::signing::{Signer, TokenError};
+use crate::signing::{FormKey, IdentityKey, TokenError};
 
 /// The honeypot field every public form carries: hidden from people, filled by bots.
 pub const HONEYPOT_FIELD: &str = "contact_reference";
@@ -15,7 +15,8 @@ pub const HONEYPOT_FIELD: &str = "contact_reference";
 pub const RATE_WINDOW_SECS: i64 = 600;
 
 pub struct Guard {
-    pub signer: Signer,
+    pub forms: FormKey,
+    pub identity: IdentityKey,
     pub records: Arc<dyn ItemStore>,
     pub captcha: Arc<dyn CaptchaVerifier>,
     pub clock: Arc<dyn Clock>,
@@ -71,14 +72,14 @@ impl Guard {
     }
 
     pub fn token(&self, form_name: &str, form: &FormData) -> Result<(), Refusal> {
-        self.signer
+        self.forms
             .check_form_token(form_name, form.get("form_token"), self.clock.now())
             .map_err(Refusal::Token)
     }
 
     /// A keyed hash of the client IP: what is stored and logged instead of the IP.
     pub fn ip_hash(&self, ip: Option<&str>) -> String {
-        ip_hash(&self.signer, ip)
+        ip_hash(&self.identity, ip)
     }
 
     pub async fn rate(&self, scope: &str, ip: Option<&str>) -> Result<(), Refusal> {
@@ -87,7 +88,7 @@ impl Guard {
 
     pub fn rate_limiter(&self) -> RateLimiter {
         RateLimiter {
-            signer: self.signer.clone(),
+            identity: self.identity.clone(),
             records: self.records.clone(),
             clock: self.clock.clone(),
             limit: self.rate_limit,
@@ -120,7 +121,7 @@ impl Guard {
 /// forms' limit, and the linkback endpoints' (which have no captcha, so no [`Guard`]).
 #[derive(Clone)]
 pub struct RateLimiter {
-    pub signer: Signer,
+    pub identity: IdentityKey,
     pub records: Arc<dyn ItemStore>,
     pub clock: Arc<dyn Clock>,
     /// 0 turns the limit off.
@@ -135,7 +136,7 @@ impl RateLimiter {
         }
         let now = self.clock.now().unix_timestamp();
         let window = now - now.rem_euclid(RATE_WINDOW_SECS);
-        let key_hash = ip_hash(&self.signer, key);
+        let key_hash = ip_hash(&self.identity, key);
         let (pk, sk) = crate::keys::rate(scope, &key_hash, window);
         let count = self
             .records
@@ -151,6 +152,6 @@ impl RateLimiter {
 
 /// The keyed hash a client IP is kept as (records, rate counters, imported comments):
 /// never the address itself. No IP known (not from API Gateway) counts as one client.
-pub fn ip_hash(signer: &Signer, ip: Option<&str>) -> String {
-    signer.keyed_hash("ip", ip.unwrap_or("unknown"))
+pub fn ip_hash(identity: &IdentityKey, ip: Option<&str>) -> String {
+    identity.keyed_hash("ip", ip.unwrap_or("unknown"))
 }

@@ -11,7 +11,7 @@ use crate::comments::{Comment, CommentKind, CommentStatus};
 use crate::dates::{parse_date, rfc3339};
 use crate::linkbacks::source::SourceSummary;
 use crate::ports::{Item, StoreError};
-use crate::signing::Signer;
+use crate::signing::IdentityKey;
 
 /// `[linkbacks]` in `site.toml`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -236,14 +236,14 @@ pub const KEEP_MENTIONS_SECS: i64 = 30 * 86_400;
 
 impl Mention {
     pub fn new(
-        signer: &Signer,
+        identity: &IdentityKey,
         addressed: Addressed,
         protocol: Protocol,
         now: OffsetDateTime,
         ip_hash: Option<String>,
     ) -> Self {
         Self {
-            id: mention_id(signer, &addressed.source, &addressed.post),
+            id: mention_id(identity, &addressed.source, &addressed.post),
             source: addressed.source,
             target: addressed.target,
             post: addressed.post,
@@ -280,8 +280,8 @@ impl Mention {
 
 /// The id of a mention, and of the comment it becomes: a keyed hash of the source and the
 /// post, so a mention sent again (by either protocol) lands on the same records.
-pub fn mention_id(signer: &Signer, source: &str, post: &str) -> String {
-    signer.keyed_hash("linkback-id", &format!("{source}\u{0}{post}"))[..20].to_string()
+pub fn mention_id(identity: &IdentityKey, source: &str, post: &str) -> String {
+    identity.keyed_hash("linkback-id", &format!("{source}\u{0}{post}"))[..20].to_string()
 }
 
 /// The comment a verified mention becomes, or the existing one updated in place (its
@@ -396,10 +396,10 @@ mod tests {
 
     #[test]
     fn a_verified_mention_is_plain_text_and_keeps_its_place() {
-        let signer = Signer::new(b"0123456789abcdef0123456789abcdef").unwrap();
+        let identity = IdentityKey::new(b"0123456789abcdef0123456789abcdef").unwrap();
         let now = OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap();
         let m = Mention::new(
-            &signer,
+            &identity,
             address("https://b.example/p", "https://example.org/posts/a/", BASE).unwrap(),
             Protocol::Webmention,
             now,
@@ -425,7 +425,7 @@ mod tests {
         assert_eq!(again.author, "b.example", "no title: the source's host");
         // The same source and post by the other protocol: the same records.
         let p = Mention::new(
-            &signer,
+            &identity,
             address("https://b.example/p#c", "http://example.org/posts/a", BASE).unwrap(),
             Protocol::Pingback,
             now,

@@ -37,7 +37,7 @@ use crate::http::fields::*;
 use crate::keys;
 use crate::mail::Mail;
 use crate::ports::{Condition, Item, ItemStore, StoreError};
-use crate::signing::Signer;
+use crate::signing::{IdentityKey, SupporterKey};
 
 use super::*;
 
@@ -165,7 +165,12 @@ impl MailRequest {
     }
 
     /// A valid sign-up's request.
-    pub fn signup(signer: &Signer, signup: &Signup, ip_hash: &str, now: OffsetDateTime) -> Self {
+    pub fn signup(
+        identity: &IdentityKey,
+        signup: &Signup,
+        ip_hash: &str,
+        now: OffsetDateTime,
+    ) -> Self {
         Self {
             signup: Some(SignupRequest {
                 name: signup.name.clone(),
@@ -175,7 +180,7 @@ impl MailRequest {
                 newsletter: signup.newsletter,
                 ip_hash: ip_hash.into(),
             }),
-            ..Self::new(email_hash(signer, &signup.email), Purpose::Signup, now)
+            ..Self::new(email_hash(identity, &signup.email), Purpose::Signup, now)
         }
     }
 
@@ -221,8 +226,8 @@ impl MailRequest {
 
     /// The confirmation token this request's mail carries: derived from the request's id
     /// with the site key (so a retry mails the same link), stored only as its hash.
-    pub fn confirm_token(&self, signer: &Signer) -> String {
-        signer.derived_secret("supporter-confirm", &self.id)
+    pub fn confirm_token(&self, key: &SupporterKey) -> String {
+        key.derived_secret("supporter-confirm", &self.id)
     }
 
     /// The Message-ID of its mail: the same on a retry, so a mail that did arrive although
@@ -340,7 +345,7 @@ pub struct PreparedMail {
 /// link again.
 pub async fn prepare_mail(
     store: &dyn ItemStore,
-    signer: &Signer,
+    key: &SupporterKey,
     site: &MailSite<'_>,
     now: OffsetDateTime,
     request: &MailRequest,
@@ -355,15 +360,15 @@ pub async fn prepare_mail(
         MailKind::Nothing => None,
         MailKind::AlreadySignedUp => existing
             .filter(|s| s.status == Status::Confirmed)
-            .map(|s| already_signed_up_mail(site, &s, &manage_token(signer, &s))),
+            .map(|s| already_signed_up_mail(site, &s, &manage_token(key, &s))),
         MailKind::Data => existing
             .filter(|s| is_data_for(s, request))
-            .map(|s| data_mail(site, &s, &manage_token(signer, &s))),
+            .map(|s| data_mail(site, &s, &manage_token(key, &s))),
         MailKind::Confirm => {
             let signup = request.signup.as_ref().ok_or_else(|| {
                 StoreError::Corrupt("a sign-up request without the sign-up".into())
             })?;
-            let token = request.confirm_token(signer);
+            let token = request.confirm_token(key);
             let hash = token_hash(&token);
             let pending = match existing {
                 // Confirmed meanwhile (by this link, or an earlier one): nothing to send.
@@ -383,7 +388,7 @@ pub async fn prepare_mail(
                     .await?,
                 ),
             };
-            pending.map(|s| confirmation_mail(site, &s, &token, &manage_token(signer, &s)))
+            pending.map(|s| confirmation_mail(site, &s, &token, &manage_token(key, &s)))
         }
     };
     Ok(mail.map(|mail| PreparedMail { mail, kind }))

@@ -8,7 +8,7 @@ use crate::dates::rfc3339;
 use crate::http::fields::*;
 use crate::keys;
 use crate::ports::{Condition, ItemStore, StoreError};
-use crate::signing::Signer;
+use crate::signing::{IdentityKey, SupporterKey};
 
 use super::*;
 
@@ -61,12 +61,12 @@ pub enum Registration {
 /// response never tells whether an address is on the list.
 pub async fn register(
     store: &dyn ItemStore,
-    signer: &Signer,
+    identity: &IdentityKey,
     now: OffsetDateTime,
     signup: &Signup,
     ip_hash: &str,
 ) -> Result<Registration, StoreError> {
-    let eh = email_hash(signer, &signup.email);
+    let eh = email_hash(identity, &signup.email);
     let suppressed = is_suppressed(store, &eh).await?;
     let existing = if suppressed {
         None
@@ -257,10 +257,10 @@ pub enum ManageLookup {
 
 pub async fn find_by_manage_token(
     store: &dyn ItemStore,
-    signer: &Signer,
+    key: &SupporterKey,
     token: &str,
 ) -> Result<ManageLookup, StoreError> {
-    let Some((eh, nonce)) = read_manage_token(signer, token) else {
+    let Some((eh, nonce)) = read_manage_token(key, token) else {
         return Ok(ManageLookup::Forged);
     };
     Ok(match get_supporter(store, &eh).await? {
@@ -317,10 +317,10 @@ pub async fn erase(store: &dyn ItemStore, s: &Supporter) -> Result<(), StoreErro
 /// Returns whether it was suppressed.
 pub async fn lift_suppression(
     store: &dyn ItemStore,
-    signer: &Signer,
+    identity: &IdentityKey,
     email: &str,
 ) -> Result<bool, StoreError> {
-    let eh = email_hash(signer, &normalise_email(email));
+    let eh = email_hash(identity, &normalise_email(email));
     Ok(store
         .delete(&supporter_pk(&eh), SUPPRESSED_SK, Condition::Always)
         .await?
@@ -330,12 +330,14 @@ pub async fn lift_suppression(
 /// The confirmed supporter with this address, if any (for "send me my data").
 pub async fn confirmed_by_email(
     store: &dyn ItemStore,
-    signer: &Signer,
+    identity: &IdentityKey,
     normalised_email: &str,
 ) -> Result<Option<Supporter>, StoreError> {
-    Ok(get_supporter(store, &email_hash(signer, normalised_email))
-        .await?
-        .filter(|s| s.status == Status::Confirmed))
+    Ok(
+        get_supporter(store, &email_hash(identity, normalised_email))
+            .await?
+            .filter(|s| s.status == Status::Confirmed),
+    )
 }
 
 /// Every confirmed supporter, in order of confirmation.

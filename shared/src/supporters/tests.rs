@@ -1,7 +1,7 @@
 //! Sign-up rules, tokens, mails and export, tested without I/O.
 
 use crate::http::fields::*;
-use crate::signing::Signer;
+use crate::signing::{Keys, SupporterKey};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::Value;
@@ -20,14 +20,14 @@ fn fields<'a>(name: &'a str, email: &'a str, t: &'a str, org: &'a str) -> Signup
     }
 }
 
-fn signer() -> Signer {
-    Signer::new(&[3u8; 32]).unwrap()
+fn keys() -> Keys {
+    Keys::from_master(&[3u8; 32]).unwrap()
 }
 
 fn pending(now: OffsetDateTime) -> Supporter {
     let signup = validate(&fields("Ada Lovelace", "ada@example.org", "individual", "")).unwrap();
     Supporter::pending(
-        email_hash(&signer(), &signup.email),
+        email_hash(&keys().identity, &signup.email),
         &signup,
         "iphash".into(),
         now,
@@ -181,18 +181,18 @@ fn tokens_are_random_and_stored_as_hashes() {
 fn manage_tokens_are_signed_and_bound_to_the_nonce() {
     let now = datetime!(2026-11-20 10:00 UTC);
     let s = pending(now);
-    let t = manage_token(&signer(), &s);
+    let t = manage_token(&keys().supporters, &s);
     assert_eq!(
-        read_manage_token(&signer(), &t),
+        read_manage_token(&keys().supporters, &t),
         Some((s.email_hash.clone(), s.manage_nonce.clone()))
     );
     assert_eq!(
-        read_manage_token(&Signer::new(&[4u8; 32]).unwrap(), &t),
+        read_manage_token(&SupporterKey::new(&[4u8; 32]).unwrap(), &t),
         None
     );
     // A form-token or other signature does not pass as a manage token.
-    let other = signer().sign("moderate", b"x|y");
-    assert_eq!(read_manage_token(&signer(), &other), None);
+    let other = keys().supporters.sign("moderate", b"x|y");
+    assert_eq!(read_manage_token(&keys().supporters, &other), None);
     assert!(!t.contains(&s.email));
 }
 
@@ -396,7 +396,7 @@ fn csv_export_filters_and_quotes() {
 fn mail_requests_are_one_record_per_address_and_purpose() {
     let now = datetime!(2026-11-20 10:00 UTC);
     let signup = validate(&fields("Ada Lovelace", "Ada@Example.org", "individual", "")).unwrap();
-    let r = MailRequest::signup(&signer(), &signup, "iphash", now);
+    let r = MailRequest::signup(&keys().identity, &signup, "iphash", now);
     let item = r.to_item().unwrap();
     assert_eq!(
         (
@@ -405,7 +405,13 @@ fn mail_requests_are_one_record_per_address_and_purpose() {
             item["type"].as_str()
         ),
         (
-            Some(format!("MAILREQ#{}", email_hash(&signer(), "ada@example.org")).as_str()),
+            Some(
+                format!(
+                    "MAILREQ#{}",
+                    email_hash(&keys().identity, "ada@example.org")
+                )
+                .as_str()
+            ),
             Some("SIGNUP"),
             Some("mail-request")
         )
@@ -415,14 +421,20 @@ fn mail_requests_are_one_record_per_address_and_purpose() {
     assert_eq!(r.expires_at, (now + REQUEST_TTL).unix_timestamp());
     // A later request for the address is another request (the same key, another id), with
     // another link; the same request always derives the same link.
-    let again = MailRequest::signup(&signer(), &signup, "iphash", now);
+    let again = MailRequest::signup(&keys().identity, &signup, "iphash", now);
     assert_eq!(again.key(), r.key());
     assert_ne!(again.id, r.id);
-    assert_ne!(again.confirm_token(&signer()), r.confirm_token(&signer()));
-    assert_eq!(r.confirm_token(&signer()), r.confirm_token(&signer()));
+    assert_ne!(
+        again.confirm_token(&keys().supporters),
+        r.confirm_token(&keys().supporters)
+    );
+    assert_eq!(
+        r.confirm_token(&keys().supporters),
+        r.confirm_token(&keys().supporters)
+    );
     assert_eq!(
         URL_SAFE_NO_PAD
-            .decode(r.confirm_token(&signer()))
+            .decode(r.confirm_token(&keys().supporters))
             .unwrap()
             .len(),
         32

@@ -6,7 +6,7 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::signing::Signer;
+use crate::signing::SupporterKey;
 
 use super::*;
 
@@ -31,16 +31,16 @@ pub(crate) fn new_nonce() -> String {
 const MANAGE_LABEL: &str = "supporter-manage";
 
 /// The signed manage / unsubscribe token of a supporter (see the module documentation).
-pub fn manage_token(signer: &Signer, s: &Supporter) -> String {
-    signer.sign(
+pub fn manage_token(key: &SupporterKey, s: &Supporter) -> String {
+    key.sign(
         MANAGE_LABEL,
         format!("{}|{}", s.email_hash, s.manage_nonce).as_bytes(),
     )
 }
 
 /// The address hash and nonce in a genuine manage token.
-pub fn read_manage_token(signer: &Signer, token: &str) -> Option<(String, String)> {
-    let payload = signer.verify(MANAGE_LABEL, token.trim())?;
+pub fn read_manage_token(key: &SupporterKey, token: &str) -> Option<(String, String)> {
+    let payload = key.verify(MANAGE_LABEL, token.trim())?;
     let text = String::from_utf8(payload).ok()?;
     let (h, nonce) = text.split_once('|')?;
     Some((h.to_string(), nonce.to_string()))

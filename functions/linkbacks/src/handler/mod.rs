@@ -20,7 +20,7 @@ use shared::http::web;
 use shared::keys::MENTION_SOURCE_SCOPE;
 use shared::linkbacks::mention::{self, Mention, Protocol, Refused};
 use shared::ports::{Clock, Condition, ItemStore, StoreError};
-use shared::signing::Signer;
+use shared::signing::IdentityKey;
 use shared::site::build::Pages;
 use shared::wiring::Parts;
 use tracing::{info, warn};
@@ -29,7 +29,8 @@ pub struct Deps {
     pub rate: RateLimiter,
     pub pages: Pages,
     pub records: Arc<dyn ItemStore>,
-    pub signer: Signer,
+    /// Keys the IP hash and the linkback's id.
+    pub identity: IdentityKey,
     pub clock: Arc<dyn Clock>,
 }
 
@@ -39,7 +40,7 @@ impl Deps {
             rate: parts.rate_limiter()?,
             pages: parts.pages()?,
             records: parts.records()?,
-            signer: parts.signer()?,
+            identity: parts.identity_key()?,
             clock: parts.clock(),
         })
     }
@@ -110,8 +111,8 @@ async fn take(
         .await
         .map_err(refusal)?;
     let now = deps.clock.now();
-    let ip_hash = shared::http::guard::ip_hash(&deps.signer, ip.as_deref());
-    let m = Mention::new(&deps.signer, addressed, protocol, now, Some(ip_hash));
+    let ip_hash = shared::http::guard::ip_hash(&deps.identity, ip.as_deref());
+    let m = Mention::new(&deps.identity, addressed, protocol, now, Some(ip_hash));
     if protocol == Protocol::Pingback {
         // Pingback 1.0: a ping already registered is refused (fault 48); a Webmention sent
         // again is verified again (an update or a deletion, W3C Webmention §3.2.4).

@@ -166,10 +166,11 @@ impl Cx<'_> {
             let value = json!({ "error": code, "message": notice, "errors": errors });
             return Reply::Json(status, value);
         }
-        let token =
-            self.deps
-                .signer
-                .token_for_reshown_form(FORM_NAME, sent_token, self.deps.clock.now());
+        let token = self.deps.guard.forms.token_for_reshown_form(
+            FORM_NAME,
+            sent_token,
+            self.deps.clock.now(),
+        );
         let state = FormState {
             errors: errors.into_iter().collect(),
             values,
@@ -193,7 +194,10 @@ impl Cx<'_> {
     }
 
     pub(super) async fn manage_lookup(&self, token: &str) -> Flow<ManageLookup> {
-        Ok(sup::find_by_manage_token(self.deps.records.as_ref(), &self.deps.signer, token).await?)
+        Ok(
+            sup::find_by_manage_token(self.deps.records.as_ref(), &self.deps.supporters, token)
+                .await?,
+        )
     }
 
     pub(super) fn bad_manage_link(&self) -> Reply {

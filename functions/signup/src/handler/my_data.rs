@@ -7,22 +7,24 @@ impl Cx<'_> {
     pub(super) async fn my_data_page(&self, req: &Request) -> Flow<Reply> {
         let token = token_of(req, None);
         let cfg = self.config().await?;
-        Ok(match sup::read_manage_token(&self.deps.signer, &token) {
-            None => self.bad_manage_link(),
-            Some(_) => Reply::message(
-                200,
-                "my-data",
-                "Get a copy of your details",
-                "Press the button and we will email the details we hold about you to your \
+        Ok(
+            match sup::read_manage_token(&self.deps.supporters, &token) {
+                None => self.bad_manage_link(),
+                Some(_) => Reply::message(
+                    200,
+                    "my-data",
+                    "Get a copy of your details",
+                    "Press the button and we will email the details we hold about you to your \
                  confirmed address.",
-            )
-            .button(
-                "post",
-                format!("{}/signup/my-data", cfg.api_url),
-                "Email me my details",
-                Some(&token),
-            ),
-        })
+                )
+                .button(
+                    "post",
+                    format!("{}/signup/my-data", cfg.api_url),
+                    "Email me my details",
+                    Some(&token),
+                ),
+            },
+        )
     }
 
     /// By `token` (a manage link) or by `email` (with the honeypot, rate limit and captcha).
@@ -36,7 +38,7 @@ impl Cx<'_> {
         let request = if !token.is_empty() {
             // Only the signature is checked here (no record is read): a forged link is
             // refused, a genuine one queued whatever became of its supporter.
-            match sup::read_manage_token(&self.deps.signer, &token) {
+            match sup::read_manage_token(&self.deps.supporters, &token) {
                 None => return Ok(self.bad_manage_link()),
                 Some((email_hash, nonce)) => {
                     sup::MailRequest::my_data(email_hash, Some(nonce), now)
@@ -66,7 +68,7 @@ impl Cx<'_> {
                     .await
             };
             checks.await?;
-            sup::MailRequest::my_data(sup::email_hash(&self.deps.signer, &email), None, now)
+            sup::MailRequest::my_data(sup::email_hash(&self.deps.identity, &email), None, now)
         };
         sup::queue_mail(self.deps.records.as_ref(), &request).await?;
         tracing::info!(email_hash = %request.email_hash, "data copy queued for the sender");

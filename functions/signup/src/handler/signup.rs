@@ -84,8 +84,12 @@ impl Cx<'_> {
         // One write, the same for every address: what happens next (a confirmation, an
         // "already signed up", or nothing for an erased address) is the sender's to decide,
         // away from this request.
-        let request =
-            sup::MailRequest::signup(&self.deps.signer, &signup, &ip_hash, self.deps.clock.now());
+        let request = sup::MailRequest::signup(
+            &self.deps.identity,
+            &signup,
+            &ip_hash,
+            self.deps.clock.now(),
+        );
         if let Err(e) = sup::queue_mail(self.deps.records.as_ref(), &request).await {
             let refusal = Refusal::Store(e);
             tracing::error!(error = %refusal, "sign-up not stored");

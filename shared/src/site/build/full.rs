@@ -103,7 +103,7 @@ impl Builder {
             let tokens: Vec<String> = fetched
                 .iter()
                 .map(|(k, _, _)| {
-                    self.signer
+                    self.forms
                         .form_token(&format!("comment:{}", slug_of(k)), out.issued)
                 })
                 .collect();
@@ -393,7 +393,7 @@ impl Builder {
             ),
             (
                 layout::site::SIGNUP.to_string(),
-                r.signup_page(&self.signer.form_token("signup", issued), None)?
+                r.signup_page(&self.forms.form_token("signup", issued), None)?
                     .into_bytes(),
             ),
         ])

@@ -204,7 +204,7 @@ impl Builder {
         };
         let comments = approved_comments(self.stores.records.as_ref(), slug).await?;
         let token = self
-            .signer
+            .forms
             .form_token(&format!("comment:{slug}"), out.issued);
         match render_post_source(ctx, photos, &key, Some(&bytes), &comments, &token) {
             Ok(RenderedPost { summary, pages }) => {

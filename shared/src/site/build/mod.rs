@@ -22,7 +22,7 @@ use crate::comments::{approved_comments, Comment};
 use crate::dates::rfc3339;
 use crate::ports::md5_hex;
 use crate::ports::{BlobStore, Clock, ItemStore, StoreError};
-use crate::signing::{day_start, Signer};
+use crate::signing::{day_start, FormKey};
 use crate::site::config::{ConfigError, SiteConfig};
 use crate::site::content::{
     parse_page, parse_post, parse_quotes, ContentError, PageSummary, Post, PostSummary, Quote,
@@ -104,7 +104,7 @@ pub struct Stores {
 
 pub struct Builder {
     pub stores: Stores,
-    pub signer: Signer,
+    pub forms: FormKey,
     pub clock: Arc<dyn Clock>,
     /// Where a local server listens: the site's loopback addresses follow it.
     pub origin: Option<String>,
@@ -119,10 +119,10 @@ impl Builder {
         SiteContext::load(self.stores.content.as_ref(), self.origin.as_deref()).await
     }
 
-    pub fn new(stores: Stores, signer: Signer, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(stores: Stores, forms: FormKey, clock: Arc<dyn Clock>) -> Self {
         Self {
             stores,
-            signer,
+            forms,
             clock,
             origin: None,
             state_cache: Default::default(),
