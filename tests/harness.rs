@@ -16,6 +16,17 @@ pub fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// The `site` command as built beside the test binary (`cargo build --workspace --bins`).
+pub fn site_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("site");
+    assert!(
+        bin.exists(),
+        "run `cargo build --workspace --bins` first (tests/run.sh does)"
+    );
+    bin
+}
+
 pub fn sample_content() -> PathBuf {
     root().join("sample/content")
 }

@@ -11,13 +11,6 @@ use std::process::Command;
 
 use integration_tests::{copy_dir, root, sample_content};
 
-fn site_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().and_then(Path::parent).unwrap().join("site");
-    assert!(bin.exists(), "run `cargo build --workspace --bins` first");
-    bin
-}
-
 fn wxr_dir() -> PathBuf {
     let d = root().join("../shared/wordpress-wxr");
     assert!(d.is_dir(), "{} is missing", d.display());
@@ -51,7 +44,7 @@ fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 
 /// `site import wordpress …`: (success, stdout, stderr).
 fn import(export: &Path, content: &Path, data: &Path, extra: &[&str]) -> (bool, String, String) {
-    let out = Command::new(site_binary())
+    let out = Command::new(integration_tests::site_binary())
         .args(["import", "wordpress"])
         .arg(export)
         .arg("--content")
@@ -69,7 +62,7 @@ fn import(export: &Path, content: &Path, data: &Path, extra: &[&str]) -> (bool, 
 }
 
 fn build(content: &Path, data: &Path) -> String {
-    let out = Command::new(site_binary())
+    let out = Command::new(integration_tests::site_binary())
         .arg("build")
         .arg("--content")
         .arg(content)
@@ -400,7 +393,7 @@ async fn import_onto_aws_publishes_redirect_objects() {
         ("TABLE_NAME", "campaign-records"),
         ("IDENTITY_KEY", key),
     ];
-    let out = Command::new(site_binary())
+    let out = Command::new(integration_tests::site_binary())
         .args(["import", "wordpress"])
         .arg(fixture())
         .arg("--aws")

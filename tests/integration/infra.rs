@@ -793,6 +793,89 @@ fn secrets_come_from_secrets_manager_never_parameters() {
     }
 }
 
+/// `site keys` fills the keys secret: the fields the template reads, each a key the
+/// functions accept; the master it prints makes the same keys again; an upgrade keeps the
+/// old key where stored hashes and mailed links depend on it.
+#[test]
+fn site_keys_makes_the_keys_secret_the_functions_start_with() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let run = |master: Option<&str>, legacy: Option<&str>| {
+        let mut cmd = Command::new(integration_tests::site_binary());
+        cmd.arg("keys")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if master.is_some() {
+            cmd.arg("--master-from-stdin");
+        }
+        if let Some(old) = legacy {
+            cmd.args(["--keep-from-env", "OLD_SIGNING_KEY"])
+                .env("OLD_SIGNING_KEY", old);
+        }
+        let mut child = cmd.spawn().unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(master.unwrap_or("").as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: Json = serde_json::from_slice(&out.stdout).unwrap();
+        (json, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let (made, said) = run(None, None);
+    let t = template();
+    let placeholder: Json = serde_json::from_str(&s(get(
+        &t,
+        &[
+            "Resources",
+            "SigningKeysSecret",
+            "Properties",
+            "SecretString",
+        ],
+    )
+    .unwrap()))
+    .unwrap();
+    let fields = |j: &Json| j.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(fields(&made), fields(&placeholder));
+    let pairs: Vec<(String, String)> = made
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    let env = shared::env::Env::from_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    env.form_key().unwrap();
+    env.identity_key().unwrap();
+    env.moderation_key().unwrap();
+    env.supporter_key().unwrap();
+    let values: BTreeSet<&str> = pairs.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(values.len(), 4, "each purpose has its own key");
+    // The master is on standard error, never in the secret.
+    let master = said
+        .split_whitespace()
+        .find(|w| w.len() == 64 && w.chars().all(|c| c.is_ascii_hexdigit()))
+        .unwrap_or_else(|| panic!("no master key in {said:?}"));
+    assert!(!values.contains(master));
+    assert_eq!(
+        run(Some(master), None).0,
+        made,
+        "the master makes the same keys"
+    );
+    let old = "ab".repeat(32);
+    let (upgraded, _) = run(Some(master), Some(&old));
+    assert_eq!(upgraded["IDENTITY_KEY"], old.as_str());
+    assert_eq!(upgraded["SUPPORTER_KEY"], old.as_str());
+    assert_eq!(upgraded["FORM_KEY"], made["FORM_KEY"]);
+    assert_eq!(upgraded["MODERATION_KEY"], made["MODERATION_KEY"]);
+}
+
 /// The purpose keys the template gives a function (`FORM_KEY`, ...).
 pub(crate) fn keys_of(binary: &str) -> Vec<&'static str> {
     let t = template();

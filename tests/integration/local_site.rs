@@ -566,17 +566,6 @@ async fn the_command_line_lists_and_approves_held_comments() {
 }
 
 /// The `site` binary beside this test's executable (`cargo build --workspace --bins`).
-fn site_binary() -> std::path::PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .unwrap()
-        .join("site");
-    assert!(bin.exists(), "run `cargo build --workspace --bins` first");
-    bin
-}
-
 /// `site serve --addr` on another port: links, form actions and mailed links point at the
 /// port it listens on. An address in use is refused with a message naming it; with no
 /// `--addr`, a taken 8080 means the next free port.
@@ -591,7 +580,7 @@ async fn serve_follows_the_address_it_listens_on() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = std::process::Command::new(site_binary())
+    let mut child = std::process::Command::new(integration_tests::site_binary())
         .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--content"])
         .arg(&content)
         .arg("--data")
@@ -610,7 +599,7 @@ async fn serve_follows_the_address_it_listens_on() {
     let (status, _, page) = fetch(addr, "/posts/the-big-link-up/").await;
     let (_, _, signup) = fetch(addr, "/signup/").await;
     // While it still listens, another server on the same address is refused, by name.
-    let refused = std::process::Command::new(site_binary())
+    let refused = std::process::Command::new(integration_tests::site_binary())
         .args(["serve", "--addr", &format!("127.0.0.1:{port}"), "--content"])
         .arg(&content)
         .arg("--data")
@@ -652,7 +641,7 @@ async fn the_command_line_moderates_while_the_server_runs() {
     let content = tmp.path().join("content");
     let data = tmp.path().join("data");
     copy_dir(&sample_content(), &content);
-    let mut server = std::process::Command::new(site_binary())
+    let mut server = std::process::Command::new(integration_tests::site_binary())
         .args(["serve", "--addr", "127.0.0.1:0", "--content"])
         .arg(&content)
         .arg("--data")
@@ -712,7 +701,7 @@ async fn the_command_line_moderates_while_the_server_runs() {
     assert_eq!(resp.status().as_u16(), 303);
 
     let site = |args: &[&str]| {
-        std::process::Command::new(site_binary())
+        std::process::Command::new(integration_tests::site_binary())
             .args(args)
             .arg("--content")
             .arg(&content)

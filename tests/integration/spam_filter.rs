@@ -15,20 +15,6 @@ fn corpus(name: &str) -> PathBuf {
 }
 
 /// The `site` binary `cargo build --workspace --bins` made, beside this test's executable.
-fn site_command() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe
-        .parent()
-        .and_then(std::path::Path::parent)
-        .unwrap()
-        .join("site");
-    assert!(
-        bin.exists(),
-        "run `cargo build --workspace --bins` first (tests/run.sh does)"
-    );
-    bin
-}
-
 const FILES: [&str; 3] = [
     "Youtube01-Psy.csv",
     "Youtube02-KatyPerry.csv",
@@ -40,7 +26,7 @@ const FILES: [&str; 3] = [
 /// a moderator would: the figures the README reports, which meet the targets.
 #[test]
 fn evaluate_prints_leave_one_file_out_figures() {
-    let out = std::process::Command::new(site_command())
+    let out = std::process::Command::new(integration_tests::site_binary())
         .args(["spam", "evaluate", "--json"])
         .args(FILES.iter().map(|f| corpus(f)))
         .output()
@@ -68,7 +54,7 @@ fn evaluate_prints_leave_one_file_out_figures() {
     // A file that is not the corpus's layout is refused with the reason.
     let bad = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(bad.path(), "id,text\n1,hello\n").unwrap();
-    let out = std::process::Command::new(site_command())
+    let out = std::process::Command::new(integration_tests::site_binary())
         .args(["spam", "evaluate"])
         .arg(bad.path())
         .output()
@@ -163,7 +149,7 @@ fn thresholds_are_never_tuned_on_the_file_they_judge() {
         })
         .collect();
     let site = |args: &[&str], files: &[PathBuf]| {
-        let out = std::process::Command::new(site_command())
+        let out = std::process::Command::new(integration_tests::site_binary())
             .args(["spam"])
             .args(args)
             .args(files)

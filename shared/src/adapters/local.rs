@@ -136,3 +136,32 @@ fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     opts.open(path)?.write_all(bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signing::IdentityKey;
+
+    #[test]
+    fn a_new_data_folder_gets_a_master_key_and_an_old_one_keeps_its_hashes() {
+        let fresh = tempfile::tempdir().unwrap();
+        let made = local_keys(fresh.path()).unwrap();
+        let again = local_keys(fresh.path()).unwrap();
+        assert_eq!(made.to_secret_json(), again.to_secret_json(), "kept");
+        let text = std::fs::read_to_string(fresh.path().join("secrets.json")).unwrap();
+        assert!(text.contains("master_key"), "{text}");
+
+        let old = tempfile::tempdir().unwrap();
+        let legacy = [7u8; 32];
+        let body = serde_json::json!({ "signing_key": hex::encode(legacy) }).to_string();
+        std::fs::write(old.path().join("secrets.json"), body).unwrap();
+        let keys = local_keys(old.path()).unwrap();
+        assert_eq!(
+            keys.identity.keyed_hash("email", "ada@example.org"),
+            IdentityKey::new(&legacy)
+                .unwrap()
+                .keyed_hash("email", "ada@example.org"),
+            "supporters stored before per-purpose keys are still found"
+        );
+    }
+}
