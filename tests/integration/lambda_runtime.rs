@@ -1289,3 +1289,30 @@ fn form_functions_refuse_hcaptchas_test_secret_at_start_up() {
         );
     }
 }
+
+/// Every function under `functions/` is linked position-dependent (`functions/link.rs`):
+/// a position-independent build makes the loader apply some 50,000 relocations at each cold
+/// start, which put functions over 1.5× a hello-world's start-up (docs/architecture.md,
+/// "Start-up"). A new function crate that forgets `build = "../link.rs"` fails here.
+#[test]
+fn every_function_binary_is_linked_position_dependent() {
+    const ET_EXEC: u16 = 2;
+    let mut names: Vec<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("Cargo.toml").is_file())
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 8, "function crates: {names:?}");
+    for name in names {
+        let elf = std::fs::read(binary(&name)).unwrap();
+        assert_eq!(&elf[..4], b"\x7fELF", "{name} is not an ELF file");
+        let e_type = u16::from_le_bytes([elf[16], elf[17]]);
+        assert_eq!(
+            e_type, ET_EXEC,
+            "{name}: ELF type {e_type} (3 is a position-independent executable); \
+             its Cargo.toml needs build = \"../link.rs\""
+        );
+    }
+}
